@@ -1,0 +1,59 @@
+import { parseArgs } from 'node:util';
+import { adminRequest } from '../admin/client.js';
+import { MailtokendError } from '../errors.js';
+import type { AccountStatus } from '../host/messages.js';
+import { configPathFrom, EXIT, readConfig, UsageError } from './context.js';
+
+export const STATUS_HELP = `usage: mailtokend status [USER...] [--state STATE] [--provider NAME] [--json] [--config FILE]
+
+One row per account: address, provider, state, when the access token
+expires, the last refresh and the last error. Never shows a token.`;
+
+function ago(ms: number | undefined, now: number): string {
+  if (ms === undefined) return '-';
+  const s = Math.round((ms - now) / 1000);
+  const abs = Math.abs(s);
+  const text = abs < 120 ? `${abs}s` : abs < 7200 ? `${Math.round(abs / 60)}m` : `${Math.round(abs / 3600)}h`;
+  return s >= 0 ? `in ${text}` : `${text} ago`;
+}
+
+export async function status(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, state: { type: 'string' }, provider: { type: 'string' } },
+    allowPositionals: true,
+  });
+  const config = await readConfig(configPathFrom(values.config, env), env);
+  const response = await adminRequest(config.adminSocket, { cmd: 'status' });
+  if (!response.ok) throw new MailtokendError(response.code, response.message);
+  if (!('accounts' in response)) throw new MailtokendError('admin-bad-reply', 'unexpected answer from the daemon');
+  const wanted = new Set(positionals.map((u) => u.toLowerCase()));
+  const states = ['unauthenticated', 'valid', 'refreshing', 'expired'];
+  if (values.state && !states.includes(values.state)) throw new UsageError(`--state must be one of ${states.join(', ')}`);
+  const rows = response.accounts
+    .filter((a) => wanted.size === 0 || wanted.has(a.key))
+    .filter((a) => !values.state || a.state === values.state)
+    .filter((a) => !values.provider || a.provider === values.provider)
+    .sort((a, b) => a.key.localeCompare(b.key));
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  process.stdout.write(table(rows, Date.now()));
+  return EXIT.ok;
+}
+
+function table(rows: AccountStatus[], now: number): string {
+  const header = ['ACCOUNT', 'PROVIDER', 'STATE', 'TOKEN EXPIRES', 'LAST REFRESH', 'LAST ERROR'];
+  const body = rows.map((r) => [
+    r.user,
+    r.provider,
+    r.state,
+    ago(r.expiresAt, now),
+    ago(r.lastRefreshAt, now),
+    r.lastError ? `${r.lastError.code}: ${r.lastError.message}` : '-',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  return [line(header), ...body.map(line)].join('\n') + '\n';
+}

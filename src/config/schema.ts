@@ -1,0 +1,95 @@
+import { z } from 'zod';
+import {
+  accountPattern,
+  address,
+  authority,
+  duration,
+  fileMode,
+  group,
+  integer,
+  listenAddress,
+  pathText,
+  protocol,
+  tenant,
+  text,
+  url,
+} from './fields.js';
+import { LOG_LEVELS } from './types.js';
+
+/**
+ * The TOML shape, one strict schema per table. Each table is checked on its
+ * own (see resolve.ts) so one bad account does not hide the problems of the
+ * others. Nested tables are `z.unknown()` here and checked by their own schema.
+ */
+
+/** exim's readsocket gives up after 5 s; waiting longer than a minute helps no client. */
+export const MAX_REQUEST_TIMEOUT_MS = 60_000;
+
+export const rootSchema = z.strictObject({
+  state_dir: pathText.optional(),
+  workers: integer(1, 64).optional(),
+  request_timeout: duration({ positive: true, max: MAX_REQUEST_TIMEOUT_MS }),
+  refresh_ahead: duration(),
+  log_level: z.enum(LOG_LEVELS).optional(),
+  admin_socket: pathText.optional(),
+  web: z.unknown().optional(),
+  socket: z.unknown().optional(),
+  account: z.unknown().optional(),
+  provider: z.unknown().optional(),
+});
+
+export const webSchema = z.strictObject({
+  listen: listenAddress,
+});
+
+export const socketSchema = z.strictObject({
+  path: pathText,
+  mode: fileMode,
+  group,
+  protocols: z.array(protocol).min(1).optional(),
+  accounts: z.array(accountPattern).min(1).optional(),
+});
+
+export const accountSchema = z.strictObject({
+  user: address,
+  provider: text(),
+  client_id: text().optional(),
+  client_secret: text().optional(),
+  tenant: tenant.optional(),
+  refresh_ahead: duration(),
+  login_as: address.optional(),
+});
+
+const providerCommon = {
+  // The type was already checked to pick this schema; here it is only allowed.
+  type: z.string().optional(),
+  client_id: text().optional(),
+  client_secret: text().optional(),
+  redirect_uri: url('any').optional(),
+  max_concurrent_refreshes: integer(1, 1000).optional(),
+};
+
+export const googleProviderSchema = z.strictObject({
+  ...providerCommon,
+  auth_url: url('endpoint').optional(),
+  token_url: url('endpoint').optional(),
+  revoke_url: url('endpoint').optional(),
+});
+
+export const microsoftProviderSchema = z.strictObject({
+  ...providerCommon,
+  authority,
+  tenant: tenant.optional(),
+});
+
+/** An array of tables (`[[socket]]`, or `socket = [{...}]`). */
+export const tableArraySchema = z.array(z.record(z.string(), z.unknown()));
+
+/** A table (`[web]`, `[provider]`, `[provider.x]`). */
+export const tableSchema = z.record(z.string(), z.unknown());
+
+export type RootInput = z.output<typeof rootSchema>;
+export type SocketInput = z.output<typeof socketSchema>;
+export type AccountInput = z.output<typeof accountSchema>;
+export type GoogleProviderInput = z.output<typeof googleProviderSchema>;
+export type MicrosoftProviderInput = z.output<typeof microsoftProviderSchema>;

@@ -1,0 +1,93 @@
+/**
+ * The resolved configuration: every default applied, every path absolute,
+ * every duration in milliseconds. Other modules code against these names only,
+ * never against the TOML shape (see doc/configuration.md for that).
+ */
+
+/** A protocol a socket may serve; the word a client sends first on a request line. */
+export type Proto = 'SMTP' | 'IMAP' | 'POP';
+
+/** All protocols, in the order they are reported. */
+export const PROTOS: readonly Proto[] = ['SMTP', 'IMAP', 'POP'];
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+
+export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
+
+export type ProviderType = 'google' | 'microsoft';
+
+export interface Config {
+  /** The file the configuration was read from (as given, for messages). */
+  file: string;
+  stateDir: string;
+  workers: number;
+  /** How long a token request may wait for a refresh before it is failed. */
+  requestTimeoutMs: number;
+  /** Top-level refresh margin; already applied to every account. */
+  refreshAheadMs: number;
+  logLevel: LogLevel;
+  adminSocket: string;
+  web: { listen: { host: string; port: number } };
+  sockets: SocketConfig[];
+  accounts: AccountConfig[];
+  /** Keyed by section name; always holds `google` and `microsoft`. */
+  providers: Record<string, ProviderConfig>;
+  /** Things that are allowed but probably not meant, formatted like errors. */
+  warnings: string[];
+}
+
+export interface SocketConfig {
+  path: string;
+  /** Permission bits for the socket file, e.g. 0o660. */
+  mode: number;
+  /** Group name, or a numeric gid written as digits. */
+  group?: string;
+  protocols: Proto[];
+  /** Patterns: `*`, `@domain` or an address (see patterns.ts). */
+  accounts: string[];
+}
+
+export interface AccountConfig {
+  /** As written; matching is case-insensitive, key it by normalizeUser(user). */
+  user: string;
+  /** Provider section name. */
+  provider: string;
+  providerType: ProviderType;
+  clientId: string;
+  clientSecret?: string;
+  /** Microsoft only: the account's tenant, else the provider's. */
+  tenant?: string;
+  refreshAheadMs: number;
+  /** Reserved for Microsoft shared mailboxes. */
+  loginAs?: string;
+  /**
+   * Union of the protocols of every socket that serves this user; it decides
+   * which scopes are asked for. [] (with a warning) when no socket serves it.
+   */
+  protocols: Proto[];
+}
+
+interface ProviderCommon {
+  name: string;
+  clientId?: string;
+  clientSecret?: string;
+  redirectUri?: string;
+  /** Refreshes in flight at once for this provider section, whole daemon. */
+  maxConcurrentRefreshes: number;
+}
+
+export interface GoogleProviderConfig extends ProviderCommon {
+  type: 'google';
+  authUrl: string;
+  tokenUrl: string;
+  revokeUrl: string;
+}
+
+export interface MicrosoftProviderConfig extends ProviderCommon {
+  type: 'microsoft';
+  /** https origin (and optional path) without a trailing slash; the tenant is not part of it. */
+  authority: string;
+  tenant: string;
+}
+
+export type ProviderConfig = GoogleProviderConfig | MicrosoftProviderConfig;

@@ -1,0 +1,138 @@
+import type { RefreshFailure, RefreshSuccess } from '../../actors/account.js';
+import { ProviderError } from '../providers/index.js';
+import { googleScopes, microsoftScopes } from '../providers/scopes.js';
+import { StoreCorruptError, type GrantStore, type StoredGrant } from '../store/index.js';
+import type { AccountSpec, WorkerLog } from './messages.js';
+import type { ProviderRegistry } from './provider-registry.js';
+
+type Log = (level: WorkerLog['level'], msg: string, fields: WorkerLog['fields']) => void;
+
+/** How often a rotated grant the disk refused is offered to the store again. */
+const PERSIST_RETRY_MS = 5_000;
+
+interface Held {
+  grant?: StoredGrant;
+  /** The store refused the latest rotation; it lives only here until saved. */
+  unsaved: boolean;
+  corrupt?: string;
+}
+
+/**
+ * The refresh grants of one shard: read from the store once, used for every
+ * refresh, and written back before a rotated grant's access token is handed
+ * out. If the disk refuses a write the grant is kept in memory and saved again
+ * later, because losing a rotated Microsoft grant means a new sign-in.
+ */
+export class GrantKeeper {
+  readonly #held = new Map<string, Held>();
+  readonly #retrying = new Set<string>();
+
+  constructor(
+    private readonly store: GrantStore,
+    private readonly log: Log,
+  ) {}
+
+  has(key: string): boolean {
+    return this.#held.get(key)?.grant !== undefined;
+  }
+
+  /** Loads the stored grant; true when one exists (or exists but is unreadable). */
+  async preload(key: string): Promise<boolean> {
+    try {
+      const grant = await this.store.load(key);
+      this.#held.set(key, { grant, unsaved: false });
+      return grant !== undefined;
+    } catch (error) {
+      if (!(error instanceof StoreCorruptError)) throw error;
+      this.#held.set(key, { unsaved: false, corrupt: error.message });
+      this.log('error', 'stored grant is unreadable; sign the account in again to replace it', { account: key, error: error.message });
+      return true;
+    }
+  }
+
+  async replace(spec: AccountSpec, refreshToken: string): Promise<void> {
+    const grant = await this.store.save(spec.key, { provider: spec.provider.name, refreshToken, scopes: scopesOf(spec) });
+    this.#held.set(spec.key, { grant, unsaved: false });
+  }
+
+  async forget(key: string): Promise<boolean> {
+    this.#held.set(key, { unsaved: false });
+    return this.store.remove(key);
+  }
+
+  async refreshWith(spec: AccountSpec, signal: AbortSignal, providers: ProviderRegistry): Promise<RefreshSuccess> {
+    const held = this.#held.get(spec.key);
+    if (held?.corrupt) throw refusal('revoked', 'store-corrupt', held.corrupt);
+    const grant = held?.grant;
+    if (!grant) throw refusal('revoked', 'no-grant', `no refresh grant stored for ${spec.key}: sign in or run mailtokend import`);
+    const { client, limiter } = providers.get(spec.provider);
+    let release: () => void;
+    try {
+      release = await limiter.acquire(signal);
+    } catch {
+      throw refusal('transient', 'cancelled', 'refresh cancelled while waiting for a provider slot');
+    }
+    let outcome;
+    try {
+      outcome = await client.refresh(
+        { user: spec.user, loginAs: spec.loginAs, providerName: spec.provider.name, clientId: spec.clientId, clientSecret: spec.clientSecret, tenant: spec.tenant, protocols: spec.protocols },
+        grant.refreshToken,
+        signal,
+      );
+    } catch (error) {
+      if (error instanceof ProviderError) throw refusal(error.kind, error.providerCode, error.message, error.retryAfterMs);
+      throw refusal('transient', 'internal', error instanceof Error ? error.message : 'refresh failed');
+    } finally {
+      release();
+    }
+    // A sign-in or revoke replaced the grant while this refresh ran: its rotation is stale.
+    const stale = signal.aborted || this.#held.get(spec.key)?.grant !== grant;
+    if (outcome.rotatedRefreshToken && !stale) {
+      await this.#keepRotated(spec, grant, outcome.rotatedRefreshToken, outcome.scopes);
+    }
+    return { accessToken: outcome.accessToken, expiresInMs: outcome.expiresInMs, now: Date.now() };
+  }
+
+  async #keepRotated(spec: AccountSpec, previous: StoredGrant, refreshToken: string, scopes: string[]): Promise<void> {
+    const input = { provider: spec.provider.name, refreshToken, scopes: scopes.length > 0 ? scopes : previous.scopes };
+    const held: Held = { grant: { ...previous, ...input, version: previous.version + 1, updatedAt: Date.now() }, unsaved: true };
+    this.#held.set(spec.key, held);
+    try {
+      held.grant = await this.store.save(spec.key, input);
+      held.unsaved = false;
+    } catch (error) {
+      this.log('error', 'could not store a rotated grant; keeping it in memory and retrying', {
+        account: spec.key,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      this.#retryLater(spec.key);
+    }
+  }
+
+  #retryLater(key: string): void {
+    if (this.#retrying.has(key)) return;
+    this.#retrying.add(key);
+    const timer = setTimeout(async () => {
+      this.#retrying.delete(key);
+      const held = this.#held.get(key);
+      if (!held?.unsaved || !held.grant) return;
+      const { provider, refreshToken, scopes } = held.grant;
+      try {
+        held.grant = await this.store.save(key, { provider, refreshToken, scopes });
+        held.unsaved = false;
+        this.log('info', 'rotated grant stored after an earlier failure', { account: key });
+      } catch {
+        this.#retryLater(key);
+      }
+    }, PERSIST_RETRY_MS);
+    timer.unref();
+  }
+}
+
+function scopesOf(spec: AccountSpec): string[] {
+  return spec.provider.type === 'google' ? googleScopes() : microsoftScopes(spec.protocols);
+}
+
+function refusal(kind: RefreshFailure['kind'], code: string, message: string, retryAfterMs?: number): RefreshFailure {
+  return { kind, code, message, retryAfterMs, now: Date.now() };
+}

@@ -1,0 +1,178 @@
+import { MessageChannel } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import type { KnownToken } from '../../actors/account.js';
+import { MailtokendError } from '../errors.js';
+import type { AccountSpec, AccountStatus, ActionResult, HostMessage, HostTask, TokenResult, WorkerSettings } from './messages.js';
+import { shardOf } from './shard.js';
+
+interface PiscinaWorkerLike {
+  id: number;
+  terminating: boolean;
+  destroyed: boolean;
+}
+
+export interface PoolOptions {
+  workers: number;
+  settings: Omit<WorkerSettings, 'workers'>;
+  accounts: AccountSpec[];
+  onMessage(message: HostMessage): void;
+  /** Tokens the main thread still holds for a shard, handed to a replacement worker. */
+  knownTokens(keys: string[]): Record<string, KnownToken>;
+  onWorkerLost(shard: number, reason: string): void;
+  onWorkerRestored(shard: number, ms: number): void;
+}
+
+type Routed<T extends HostTask> = T & { [key: symbol]: { shard: number } };
+
+/**
+ * The main thread's handle on the worker pool. Each worker holds one shard;
+ * piscina's load balancer sends every task to the worker of its shard, and a
+ * worker that dies is replaced and re-attached with the same accounts.
+ */
+export class AccountPool {
+  readonly #piscina: Piscina<HostTask, unknown>;
+  readonly #options: PoolOptions;
+  readonly #workerOfShard = new Map<number, number>();
+  readonly #shardOfWorker = new Map<number, number>();
+  readonly #lostAt = new Map<number, number>();
+  readonly #attaching = new Map<number, Promise<void>>();
+  #accounts: AccountSpec[];
+  #closing = false;
+
+  private constructor(options: PoolOptions) {
+    this.#options = options;
+    this.#accounts = options.accounts;
+    this.#piscina = new Piscina<HostTask, unknown>({
+      filename: new URL('./worker.js', import.meta.url).href,
+      minThreads: options.workers,
+      maxThreads: options.workers,
+      idleTimeout: Infinity,
+      // The default parks idle workers in Atomics.wait, and account timers would never fire.
+      atomics: 'disabled',
+      concurrentTasksPerWorker: 1_000_000,
+      workerData: { ...options.settings, workers: options.workers } satisfies WorkerSettings,
+      loadBalancer: (task, workers) =>
+        this.#balance(task as unknown as Record<symbol, unknown>, workers) as (typeof workers)[number] | null,
+    });
+    this.#piscina.on('workerCreate', (worker: PiscinaWorkerLike) => this.#onWorkerCreate(worker));
+    this.#piscina.on('workerDestroy', (worker: PiscinaWorkerLike) => this.#onWorkerDestroy(worker));
+    this.#piscina.on('error', (error: unknown) => {
+      if (!this.#closing) this.#options.onWorkerLost(-1, error instanceof Error ? error.message : String(error));
+    });
+  }
+
+  static async start(options: PoolOptions): Promise<AccountPool> {
+    const pool = new AccountPool(options);
+    await pool.#allAttached();
+    return pool;
+  }
+
+  get workers(): number {
+    return this.#options.workers;
+  }
+
+  shardOf(key: string): number {
+    return shardOf(key, this.#options.workers);
+  }
+
+  token(key: string, waitMs: number): Promise<TokenResult> {
+    return this.#run({ op: 'token', key, now: Date.now(), waitMs }, this.shardOf(key)) as Promise<TokenResult>;
+  }
+
+  grant(key: string, refreshToken: string, waitMs: number): Promise<ActionResult> {
+    return this.#run({ op: 'grant', key, refreshToken, waitMs }, this.shardOf(key)) as Promise<ActionResult>;
+  }
+
+  refresh(key: string, waitMs: number): Promise<ActionResult> {
+    return this.#run({ op: 'refresh', key, waitMs }, this.shardOf(key)) as Promise<ActionResult>;
+  }
+
+  revoke(key: string): Promise<ActionResult> {
+    return this.#run({ op: 'revoke', key }, this.shardOf(key)) as Promise<ActionResult>;
+  }
+
+  async status(): Promise<AccountStatus[]> {
+    const shards = [...Array(this.#options.workers).keys()];
+    const parts = await Promise.all(shards.map((shard) => this.#run({ op: 'status', shard }, shard) as Promise<AccountStatus[]>));
+    return parts.flat();
+  }
+
+  /** Applies a new account list (reload): each shard gets exactly its accounts. */
+  async sync(accounts: AccountSpec[]): Promise<void> {
+    this.#accounts = accounts;
+    const shards = [...Array(this.#options.workers).keys()];
+    await Promise.all(shards.map((shard) => this.#run({ op: 'sync', shard, accounts: this.#accountsOf(shard) }, shard)));
+  }
+
+  /** Test hook: ends one worker thread as a crash would. */
+  async crash(shard: number): Promise<void> {
+    await this.#run({ op: 'crash', shard }, shard);
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    await this.#piscina.destroy();
+  }
+
+  #run(task: HostTask, shard: number): Promise<unknown> {
+    const routed = { ...task, [Piscina.queueOptionsSymbol]: { shard } } as Routed<HostTask>;
+    return this.#piscina.run(routed);
+  }
+
+  #balance<W extends PiscinaWorkerLike>(task: Record<symbol, unknown>, workers: W[]): W | null {
+    const route = task[Piscina.queueOptionsSymbol] as { shard?: number } | null | undefined;
+    const id = route?.shard === undefined ? undefined : this.#workerOfShard.get(route.shard);
+    if (id === undefined) return null;
+    return workers.find((w) => w.id === id && !w.terminating && !w.destroyed) ?? null;
+  }
+
+  #accountsOf(shard: number): AccountSpec[] {
+    return this.#accounts.filter((spec) => this.shardOf(spec.key) === shard);
+  }
+
+  #onWorkerCreate(worker: PiscinaWorkerLike): void {
+    if (this.#closing) return;
+    let shard = 0;
+    while (this.#workerOfShard.has(shard)) shard++;
+    if (shard >= this.#options.workers) return;
+    this.#workerOfShard.set(shard, worker.id);
+    this.#shardOfWorker.set(worker.id, shard);
+    const accounts = this.#accountsOf(shard);
+    const { port1, port2 } = new MessageChannel();
+    port1.on('message', (message: HostMessage) => this.#options.onMessage(message));
+    port1.unref();
+    const known = this.#options.knownTokens(accounts.map((a) => a.key));
+    const attach = this.#piscina
+      .run({ op: 'attach', shard, port: port2, accounts, known, [Piscina.queueOptionsSymbol]: { shard } } as Routed<HostTask>, {
+        transferList: [port2],
+      })
+      .then(() => {
+        const lostAt = this.#lostAt.get(shard);
+        if (lostAt !== undefined) {
+          this.#lostAt.delete(shard);
+          this.#options.onWorkerRestored(shard, Date.now() - lostAt);
+        }
+      });
+    this.#attaching.set(shard, attach);
+    attach.catch(() => undefined);
+  }
+
+  #onWorkerDestroy(worker: PiscinaWorkerLike): void {
+    const shard = this.#shardOfWorker.get(worker.id);
+    if (shard === undefined) return;
+    this.#shardOfWorker.delete(worker.id);
+    this.#workerOfShard.delete(shard);
+    if (this.#closing) return;
+    this.#lostAt.set(shard, Date.now());
+    this.#options.onWorkerLost(shard, 'worker thread exited');
+  }
+
+  async #allAttached(): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    while (this.#attaching.size < this.#options.workers) {
+      if (Date.now() > deadline) throw new MailtokendError('worker-start', 'worker threads did not start within 60 s');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await Promise.all(this.#attaching.values());
+  }
+}

@@ -1,0 +1,243 @@
+import type { MessagePort } from 'node:worker_threads';
+import { createActor, fromPromise, type Actor, type SnapshotFrom } from 'xstate';
+import { accountMachine, type KnownToken, type RefreshFailure, type RefreshSuccess } from '../../actors/account.js';
+import { answerAfterChange, answerFor, usableUntil, type AccountState, type AccountView } from '../../actors/answer.js';
+import type { GrantStore } from '../store/index.js';
+import { GrantKeeper } from './grant-keeper.js';
+import type { AccountSpec, AccountStatus, ActionResult, HostMessage, TokenResult, WorkerLog } from './messages.js';
+import { ProviderRegistry } from './provider-registry.js';
+
+type AccountMachine = typeof accountMachine;
+type AccountSnapshot = SnapshotFrom<AccountMachine>;
+
+interface Entry {
+  spec: AccountSpec;
+  actor: Actor<AccountMachine>;
+  published: { state?: AccountState; token?: string; errorAt?: number };
+  lastEvent?: string;
+}
+
+function viewOf(snapshot: AccountSnapshot): AccountView {
+  return { state: snapshot.value as AccountState, context: snapshot.context };
+}
+
+/** Whether two specs may share a token: same identity, client and scopes. */
+function sameCredentials(a: AccountSpec, b: AccountSpec): boolean {
+  const pick = (s: AccountSpec) =>
+    JSON.stringify([s.user, s.loginAs, s.provider, s.clientId, s.clientSecret, s.tenant, [...s.protocols].sort()]);
+  return pick(a) === pick(b);
+}
+
+/**
+ * The accounts of one shard, inside one worker thread: their actors, the
+ * provider calls behind their refreshes, and the updates that keep the main
+ * thread's token replica current.
+ */
+export class ShardHost {
+  readonly #entries = new Map<string, Entry>();
+  readonly #port: MessagePort;
+  readonly #grants: GrantKeeper;
+  readonly #providers: ProviderRegistry;
+  readonly #machine: AccountMachine;
+
+  constructor(port: MessagePort, store: GrantStore, workers: number) {
+    this.#port = port;
+    this.#grants = new GrantKeeper(store, (level, msg, fields) => this.#log(level, msg, fields));
+    this.#providers = new ProviderRegistry(workers);
+    this.#machine = accountMachine.provide({
+      actors: {
+        refresh: fromPromise<RefreshSuccess, { user: string }>(({ input, signal }) => this.#refresh(input.user, signal)),
+      },
+    });
+  }
+
+  /** Brings the shard to exactly `accounts`: new ones start, removed ones stop, changed ones restart. */
+  async sync(accounts: AccountSpec[], known: Record<string, KnownToken> = {}): Promise<void> {
+    const wanted = new Map(accounts.map((spec) => [spec.key, spec]));
+    for (const [key, entry] of this.#entries) {
+      if (!wanted.has(key)) this.#stop(entry, true);
+    }
+    const starting: Array<Promise<void>> = [];
+    for (const spec of accounts) {
+      const current = this.#entries.get(spec.key);
+      if (current && JSON.stringify(current.spec) === JSON.stringify(spec)) continue;
+      let token: KnownToken | undefined = known[spec.key];
+      if (current) {
+        if (sameCredentials(current.spec, spec)) token = knownTokenOf(current.actor.getSnapshot()) ?? token;
+        else token = undefined;
+        this.#stop(current, false);
+      }
+      starting.push(this.#start(spec, token));
+    }
+    await Promise.all(starting);
+  }
+
+  token(key: string, now: number, waitMs: number): Promise<TokenResult> | TokenResult {
+    const entry = this.#entries.get(key);
+    if (!entry) return { kind: 'fail', code: 'unknown-account', message: `${key} is not configured` };
+    entry.actor.send({ type: 'TOKEN_REQUEST', now });
+    const answer = answerFor(viewOf(entry.actor.getSnapshot()), now, waitMs);
+    if (answer.kind !== 'wait') return answer;
+    return this.#waitForAnswer(entry, waitMs);
+  }
+
+  async grant(key: string, refreshToken: string, waitMs: number): Promise<ActionResult> {
+    const entry = this.#entries.get(key);
+    if (!entry) return unknown(key);
+    await this.#grants.replace(entry.spec, refreshToken);
+    entry.actor.send({ type: 'GRANT', now: Date.now() });
+    return this.#settle(entry, waitMs, 'grant stored');
+  }
+
+  async refresh(key: string, waitMs: number): Promise<ActionResult> {
+    const entry = this.#entries.get(key);
+    if (!entry) return unknown(key);
+    entry.actor.send({ type: 'REFRESH', now: Date.now() });
+    return this.#settle(entry, waitMs, 'refresh requested');
+  }
+
+  async revoke(key: string): Promise<ActionResult> {
+    const entry = this.#entries.get(key);
+    if (!entry) return unknown(key);
+    const removed = await this.#grants.forget(key);
+    entry.actor.send({ type: 'REVOKE', now: Date.now(), code: 'revoked-by-operator', message: 'grant removed with mailtokend revoke' });
+    return { ok: true, state: 'unauthenticated', message: removed ? 'grant removed' : 'no grant was stored' };
+  }
+
+  status(): AccountStatus[] {
+    const rows: AccountStatus[] = [];
+    for (const entry of this.#entries.values()) {
+      const { context } = entry.actor.getSnapshot();
+      rows.push({
+        user: entry.spec.user,
+        key: entry.spec.key,
+        provider: entry.spec.provider.name,
+        state: entry.actor.getSnapshot().value as AccountState,
+        expiresAt: context.expiresAt,
+        lastRefreshAt: context.lastRefreshAt,
+        failures: context.failures,
+        retryAt: context.retryAt,
+        lastError: context.lastError,
+        hasGrant: this.#grants.has(entry.spec.key),
+      });
+    }
+    return rows;
+  }
+
+  async #start(spec: AccountSpec, token: KnownToken | undefined): Promise<void> {
+    const hasGrant = await this.#grants.preload(spec.key);
+    const entry: Entry = { spec, published: {} } as Entry;
+    entry.actor = createActor(this.#machine, {
+      input: { user: spec.key, refreshAheadMs: spec.refreshAheadMs, hasGrant, now: Date.now(), token },
+      inspect: (event) => {
+        if (event.type === '@xstate.event' && event.actorRef === entry.actor) entry.lastEvent = event.event.type;
+      },
+    });
+    this.#entries.set(spec.key, entry);
+    entry.actor.subscribe({
+      next: (snapshot) => this.#publish(entry, snapshot),
+      error: (error) => this.#log('error', 'account actor failed', { account: spec.key, error: String(error) }),
+    });
+    entry.actor.start();
+    this.#publish(entry, entry.actor.getSnapshot());
+  }
+
+  #stop(entry: Entry, removed: boolean): void {
+    entry.actor.stop();
+    this.#entries.delete(entry.spec.key);
+    if (removed) this.#post({ type: 'removed', key: entry.spec.key });
+  }
+
+  async #refresh(key: string, signal: AbortSignal): Promise<RefreshSuccess> {
+    const entry = this.#entries.get(key);
+    if (!entry) throw { kind: 'transient', code: 'removed', message: 'account was removed', now: Date.now() } satisfies RefreshFailure;
+    return this.#grants.refreshWith(entry.spec, signal, this.#providers);
+  }
+
+  /** Publishes only visible changes: state, token or a new error. */
+  #publish(entry: Entry, snapshot: AccountSnapshot): void {
+    const state = snapshot.value as AccountState | 'starting';
+    if (state === 'starting') return;
+    const { context } = snapshot;
+    const before = entry.published;
+    if (before.state === state && before.token === context.accessToken && before.errorAt === context.lastError?.at) return;
+    entry.published = { state, token: context.accessToken, errorAt: context.lastError?.at };
+    this.#post({
+      type: 'account',
+      key: entry.spec.key,
+      user: entry.spec.user,
+      state,
+      from: before.state,
+      cause: entry.lastEvent,
+      accessToken: context.accessToken,
+      expiresAt: context.expiresAt,
+      usableUntil: usableUntil(context),
+      lifetimeMs: context.lifetimeMs,
+      lastRefreshAt: context.lastRefreshAt,
+      lastError: context.lastError,
+      at: Date.now(),
+    });
+  }
+
+  /** Waits for the account to change state (or token), then answers once. */
+  #waitForAnswer(entry: Entry, waitMs: number): Promise<TokenResult> {
+    const start = entry.actor.getSnapshot();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        subscription.unsubscribe();
+        const why = start.context.lastError ? ` (last error ${start.context.lastError.code})` : '';
+        resolve({ kind: 'fail', code: 'temporarily-unavailable', message: `no token for ${entry.spec.key} within ${waitMs} ms${why}` });
+      }, waitMs);
+      const subscription = entry.actor.subscribe((snapshot) => {
+        if (snapshot.value === start.value && snapshot.context.accessToken === start.context.accessToken) return;
+        const answer = answerAfterChange(viewOf(snapshot), Date.now());
+        if (answer.kind === 'wait') return;
+        clearTimeout(timer);
+        subscription.unsubscribe();
+        resolve(answer);
+      });
+    });
+  }
+
+  /** Waits (bounded) until an operator action has played out, then reports the state. */
+  #settle(entry: Entry, waitMs: number, what: string): Promise<ActionResult> {
+    return new Promise((resolve) => {
+      const report = (): ActionResult => {
+        const snapshot = entry.actor.getSnapshot();
+        const state = snapshot.value as AccountState;
+        const error = snapshot.context.lastError;
+        const ok = state === 'valid' && snapshot.context.failures === 0;
+        return { ok, state, message: ok ? `${what}; token refreshed` : `${what}; account is ${state}`, error };
+      };
+      if (entry.actor.getSnapshot().value !== 'refreshing') return resolve(report());
+      const timer = setTimeout(() => {
+        subscription.unsubscribe();
+        resolve(report());
+      }, waitMs);
+      const subscription = entry.actor.subscribe((snapshot) => {
+        if (snapshot.value === 'refreshing') return;
+        clearTimeout(timer);
+        subscription.unsubscribe();
+        resolve(report());
+      });
+    });
+  }
+
+  #post(message: HostMessage): void {
+    this.#port.postMessage(message);
+  }
+
+  #log(level: WorkerLog['level'], msg: string, fields: WorkerLog['fields']): void {
+    this.#post({ type: 'log', level, msg, fields });
+  }
+}
+
+function knownTokenOf(snapshot: AccountSnapshot): KnownToken | undefined {
+  const c = snapshot.context;
+  if (!c.accessToken || c.expiresAt === undefined || c.lifetimeMs === undefined || c.lastRefreshAt === undefined) return undefined;
+  return { accessToken: c.accessToken, expiresAt: c.expiresAt, lifetimeMs: c.lifetimeMs, refreshedAt: c.lastRefreshAt };
+}
+
+function unknown(key: string): ActionResult {
+  return { ok: false, state: 'unknown', message: `${key} is not configured` };
+}

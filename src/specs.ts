@@ -1,0 +1,22 @@
+import type { Config } from './config/types.js';
+import { normalizeUser } from './config/patterns.js';
+import type { AccountSpec } from './host/messages.js';
+
+/** The per-account data a worker needs, resolved from the config. */
+export function accountSpecs(config: Config): AccountSpec[] {
+  return config.accounts.map((account) => {
+    const provider = config.providers[account.provider];
+    if (!provider) throw new Error(`account ${account.user}: provider ${account.provider} missing after validation`);
+    return {
+      key: normalizeUser(account.user),
+      user: account.user,
+      loginAs: account.loginAs,
+      provider,
+      clientId: account.clientId,
+      clientSecret: account.clientSecret,
+      tenant: account.tenant,
+      protocols: account.protocols,
+      refreshAheadMs: account.refreshAheadMs,
+    };
+  });
+}
