@@ -64,3 +64,14 @@ function unavailableMessage(context: AccountContext): string {
   const why = context.lastError ? `${context.lastError.code}: ${context.lastError.message}` : 'refresh pending';
   return `no valid token for ${context.user} yet (${why})`;
 }
+
+/** A machine event as people read it in logs and history. */
+export function describeEvent(type: string | undefined): string | undefined {
+  if (type === undefined) return undefined;
+  if (type === 'xstate.init') return 'start';
+  if (type.startsWith('xstate.done.actor.')) return 'refresh-succeeded';
+  if (type.startsWith('xstate.error.actor.')) return 'refresh-failed';
+  if (type.startsWith('xstate.after.refreshDue')) return 'refresh-due';
+  if (type.startsWith('xstate.after.retryDue')) return 'retry-due';
+  return type.toLowerCase().replace(/_/g, '-');
+}

@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
 import type { LogLevel } from './config/types.js';
 
 export type { Logger } from 'pino';
@@ -12,15 +13,25 @@ const SECRET_FIELDS = [
   'access_token', 'refresh_token', 'client_secret', 'id_token',
 ];
 
-export function createLogger(level: LogLevel, destination: NodeJS.WritableStream = process.stdout): Logger {
-  return pino(
-    {
-      level,
-      base: { pid: process.pid },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-      redact: { paths: [...SECRET_FIELDS, ...SECRET_FIELDS.map((f) => `*.${f}`)], censor: '[redacted]' },
-    },
-    destination as pino.DestinationStream,
-  );
+export type LogFormat = 'json' | 'pretty';
+
+/** JSON lines for journald and log shippers; a readable line when a person watches a terminal. */
+export function logFormatFor(env: NodeJS.ProcessEnv, stream: { isTTY?: boolean }): LogFormat {
+  const asked = env.MAILTOKEND_LOG_FORMAT;
+  if (asked === 'json' || asked === 'pretty') return asked;
+  return stream.isTTY ? 'pretty' : 'json';
+}
+
+export function createLogger(level: LogLevel, format: LogFormat = 'json', destination: NodeJS.WritableStream = process.stdout): Logger {
+  const options = {
+    level,
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label: string) => ({ level: label }) },
+    redact: { paths: [...SECRET_FIELDS, ...SECRET_FIELDS.map((f) => `*.${f}`)], censor: '[redacted]' },
+  };
+  if (format === 'pretty') {
+    return pino(options, pretty({ destination, sync: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l', colorize: (destination as { isTTY?: boolean }).isTTY === true || process.env.FORCE_COLOR === '1' }));
+  }
+  return pino(options, destination as pino.DestinationStream);
 }

@@ -21,7 +21,7 @@ const pattern = filter ? `${filter}.*\\.test\\.js$` : '\\.test\\.js$';
 const uvu = join(root, 'node_modules', 'uvu', 'bin.js');
 const child = spawn(process.execPath, [uvu, join(root, 'dist', 'test'), pattern], {
   cwd: root,
-  env: { ...process.env, NODE_EXTRA_CA_CERTS: caFile, MAILTOKEND_TEST_CA_DIR: caDir, FORCE_COLOR: '0' },
+  env: { ...process.env, NODE_EXTRA_CA_CERTS: caFile, MAILTOKEND_TEST_CA_DIR: caDir, FORCE_COLOR: '0', NODE_DISABLE_COLORS: '1' },
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 let output = '';

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { startDaemon } from '../daemon.js';
-import { createLogger } from '../log.js';
+import { createLogger, logFormatFor } from '../log.js';
 import { configPathFrom, EXIT, readConfig } from './context.js';
 
 export const SERVE_HELP = `usage: mailtokend serve [--config FILE]
@@ -15,7 +15,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<num
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } }, strict: true });
   const path = configPathFrom(values.config, env);
   const config = await readConfig(path, env);
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, logFormatFor(env, process.stdout));
   const daemon = await startDaemon(config, log, env);
 
   let reloading = Promise.resolve();

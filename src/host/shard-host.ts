@@ -1,7 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { createActor, fromPromise, type Actor, type SnapshotFrom } from 'xstate';
 import { accountMachine, type KnownToken, type RefreshFailure, type RefreshSuccess } from '../../actors/account.js';
-import { answerAfterChange, answerFor, usableUntil, type AccountState, type AccountView } from '../../actors/answer.js';
+import { answerAfterChange, answerFor, describeEvent, usableUntil, type AccountState, type AccountView } from '../../actors/answer.js';
 import type { GrantStore } from '../store/index.js';
 import { GrantKeeper } from './grant-keeper.js';
 import type { AccountSpec, AccountStatus, ActionResult, HostMessage, TokenResult, WorkerLog } from './messages.js';
@@ -168,7 +168,7 @@ export class ShardHost {
       user: entry.spec.user,
       state,
       from: before.state,
-      cause: entry.lastEvent,
+      cause: describeEvent(entry.lastEvent),
       accessToken: context.accessToken,
       expiresAt: context.expiresAt,
       usableUntil: usableUntil(context),
