@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { MailtokendError } from '../errors.js';
-import type { AdminRequest, AdminResponse } from './protocol.js';
+import type { AdminRequest, AdminResponse, AdminSuccess } from './protocol.js';
 
 /** Sends one request to the daemon's admin socket and returns its answer. */
 export function adminRequest(path: string, request: AdminRequest, timeoutMs = 60_000): Promise<AdminResponse> {
@@ -30,4 +30,11 @@ export function adminRequest(path: string, request: AdminRequest, timeoutMs = 60
       }
     });
   });
+}
+
+/** Like adminRequest, but a refusal becomes a MailtokendError with the daemon's code. */
+export async function adminCall<T extends Record<string, unknown>>(path: string, request: AdminRequest, timeoutMs?: number): Promise<AdminSuccess & T> {
+  const response = await adminRequest(path, request, timeoutMs);
+  if (!response.ok) throw new MailtokendError(response.code, response.message);
+  return response as AdminSuccess & T;
 }

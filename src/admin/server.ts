@@ -4,7 +4,7 @@ import { applySocketPermissions, prepareSocketPath } from '../front/socket-files
 import type { Logger } from '../log.js';
 import { MAX_ADMIN_REQUEST_BYTES, type AdminRequest, type AdminResponse } from './protocol.js';
 
-export type AdminHandler = (request: AdminRequest) => Promise<AdminResponse>;
+type Dispatch = (request: AdminRequest) => Promise<AdminResponse>;
 
 /** Listens on the admin socket (mode 0600) and answers one JSON request per connection. */
 export class AdminServer {
@@ -12,7 +12,7 @@ export class AdminServer {
 
   private constructor(
     readonly path: string,
-    handler: AdminHandler,
+    handler: Dispatch,
     private readonly log: Logger,
   ) {
     this.#server = createServer({ allowHalfOpen: true }, (conn) => {
@@ -34,7 +34,7 @@ export class AdminServer {
     });
   }
 
-  static async start(path: string, handler: AdminHandler, log: Logger): Promise<AdminServer> {
+  static async start(path: string, handler: Dispatch, log: Logger): Promise<AdminServer> {
     const server = new AdminServer(path, handler, log);
     await prepareSocketPath(path, undefined);
     const previous = process.umask(0o177);
@@ -54,7 +54,7 @@ export class AdminServer {
     return new Promise((resolve) => this.#server.close(() => resolve()));
   }
 
-  async #answer(data: Buffer, handler: AdminHandler): Promise<AdminResponse> {
+  async #answer(data: Buffer, handler: Dispatch): Promise<AdminResponse> {
     let request: AdminRequest;
     try {
       request = JSON.parse(data.toString('utf8')) as AdminRequest;

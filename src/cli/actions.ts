@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { adminRequest } from '../admin/client.js';
-import { MailtokendError } from '../errors.js';
+import { adminCall } from '../admin/client.js';
+import type { ActionResult } from '../host/messages.js';
 import { configPathFrom, EXIT, readConfig, UsageError } from './context.js';
 
 export const REFRESH_HELP = `usage: mailtokend refresh USER [--config FILE]
@@ -17,10 +17,7 @@ export async function accountAction(cmd: 'refresh' | 'revoke', argv: string[], e
   if (positionals.length !== 1) throw new UsageError(`${cmd} takes exactly one USER`);
   const user = positionals[0]!;
   const config = await readConfig(configPathFrom(values.config, env), env);
-  const response = await adminRequest(config.adminSocket, { cmd, user });
-  if (!response.ok) throw new MailtokendError(response.code, response.message);
-  if (!('result' in response)) throw new MailtokendError('admin-bad-reply', 'unexpected answer from the daemon');
-  const { result } = response;
+  const { result } = await adminCall<{ result: ActionResult }>(config.adminSocket, { cmd, user });
   const why = result.error && !result.ok ? ` (${result.error.code}: ${result.error.message})` : '';
   process.stdout.write(`${user}: ${result.message}${why}\n`);
   return result.ok ? EXIT.ok : EXIT.failure;

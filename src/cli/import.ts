@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { adminRequest } from '../admin/client.js';
+import { adminCall } from '../admin/client.js';
+import type { ActionResult } from '../host/messages.js';
 import { normalizeUser, type Config } from '../config/index.js';
 import { MailtokendError } from '../errors.js';
 import { googleScopes, microsoftScopes } from '../providers/scopes.js';
@@ -33,10 +34,7 @@ export async function importGrant(argv: string[], env: NodeJS.ProcessEnv): Promi
     throw new MailtokendError('import-empty', 'expected exactly one refresh token (no spaces) on standard input');
   }
   try {
-    const response = await adminRequest(config.adminSocket, { cmd: 'import', user, refreshToken });
-    if (!response.ok) throw new MailtokendError(response.code, response.message);
-    if (!('result' in response)) throw new MailtokendError('admin-bad-reply', 'unexpected answer from the daemon');
-    const { result } = response;
+    const { result } = await adminCall<{ result: ActionResult }>(config.adminSocket, { cmd: 'import', user, refreshToken });
     const why = result.error ? ` (${result.error.code}: ${result.error.message})` : '';
     process.stdout.write(`${user}: ${result.message}${why}\n`);
     return result.ok ? EXIT.ok : EXIT.failure;

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/index.js';
-import { startDaemon } from '../daemon.js';
+import { startDaemon } from '../daemon/start.js';
+import { FEATURES } from '../features.js';
 import { createLogger, logFormatFor } from '../log.js';
 import { configPathFrom, EXIT, readConfig } from './context.js';
 
@@ -16,7 +17,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<num
   const path = configPathFrom(values.config, env);
   const config = await readConfig(path, env);
   const log = createLogger(config.logLevel, logFormatFor(env, process.stdout));
-  const daemon = await startDaemon(config, log, env);
+  const daemon = await startDaemon(config, log, env, FEATURES);
 
   let reloading = Promise.resolve();
   process.on('SIGHUP', () => {
@@ -46,6 +47,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<num
       );
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
+    void daemon.stopRequested.then((reason) => stop(reason));
     process.on('SIGINT', () => stop('SIGINT'));
   });
 }

@@ -1,6 +1,5 @@
 import { parseArgs } from 'node:util';
-import { adminRequest } from '../admin/client.js';
-import { MailtokendError } from '../errors.js';
+import { adminCall } from '../admin/client.js';
 import type { AccountStatus } from '../host/messages.js';
 import { configPathFrom, EXIT, readConfig, UsageError } from './context.js';
 
@@ -24,9 +23,7 @@ export async function status(argv: string[], env: NodeJS.ProcessEnv): Promise<nu
     allowPositionals: true,
   });
   const config = await readConfig(configPathFrom(values.config, env), env);
-  const response = await adminRequest(config.adminSocket, { cmd: 'status' });
-  if (!response.ok) throw new MailtokendError(response.code, response.message);
-  if (!('accounts' in response)) throw new MailtokendError('admin-bad-reply', 'unexpected answer from the daemon');
+  const response = await adminCall<{ accounts: AccountStatus[] }>(config.adminSocket, { cmd: 'status' });
   const wanted = new Set(positionals.map((u) => u.toLowerCase()));
   const states = ['unauthenticated', 'valid', 'refreshing', 'expired'];
   if (values.state && !states.includes(values.state)) throw new UsageError(`--state must be one of ${states.join(', ')}`);

@@ -1,6 +1,5 @@
 import { parseArgs } from 'node:util';
-import { adminRequest } from '../admin/client.js';
-import { MailtokendError } from '../errors.js';
+import { adminCall } from '../admin/client.js';
 import { formatReply, type Proto, type ReplyFormat } from '../protocol.js';
 import { configPathFrom, EXIT, readConfig, UsageError } from './context.js';
 
@@ -24,9 +23,7 @@ export async function token(argv: string[], env: NodeJS.ProcessEnv): Promise<num
   if (!format) throw new UsageError(`--output must be one of ${Object.keys(OUTPUTS).join(', ')}`);
   const user = positionals[0]!;
   const config = await readConfig(configPathFrom(values.config, env), env);
-  const response = await adminRequest(config.adminSocket, { cmd: 'token', user });
-  if (!response.ok) throw new MailtokendError(response.code, response.message);
-  if (!('accessToken' in response)) throw new MailtokendError('admin-bad-reply', 'unexpected answer from the daemon');
+  const response = await adminCall<{ accessToken: string }>(config.adminSocket, { cmd: 'token', user });
   const reply = formatReply({ proto: proto as Proto, user, format, errReply: false }, response.accessToken);
   process.stdout.write(Buffer.concat([reply, Buffer.from('\n')]));
   return EXIT.ok;
