@@ -12,7 +12,7 @@ import { formatReply, isValidUser, parseRequest } from '../src/protocol.js';
 // Tests run from dist/test: the built client sits next to it, fixtures stay in the source tree.
 const CLI = fileURLToPath(new URL('../src/cli/cms-oauth.js', import.meta.url));
 
-// Recorded from CMS's own cms_oauth_main.py by test/fixtures/protocol/generate.py.
+// Recorded from CMS's own cms_oauth_main.py (commit 83470508) against a recording socket.
 interface ClientFixture {
   user: string;
   token: string;

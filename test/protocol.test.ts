@@ -137,7 +137,7 @@ test('findRequestEnd finds the first LF', () => {
 });
 
 // What CMS's own server regex makes of a set of lines, recorded by
-// test/fixtures/protocol/generate.py: whatever we accept, CMS accepts too and
+// test/fixtures/protocol/cms-server-grammar.json (recorded from CMS commit 83470508): whatever we accept, CMS accepts too and
 // reads the same way; what CMS refuses, we refuse.
 interface GrammarCase {
   request_b64: string;
