@@ -136,9 +136,9 @@ test('findRequestEnd finds the first LF', () => {
   assert.is(findRequestEnd(Buffer.alloc(0)), -1);
 });
 
-// What CMS's own server regex makes of a set of lines, recorded by
-// test/fixtures/protocol/cms-server-grammar.json (recorded from CMS commit 83470508): whatever we accept, CMS accepts too and
-// reads the same way; what CMS refuses, we refuse.
+// What CMS's own server regex made of a set of lines, recorded from CMS
+// commit 83470508 in test/fixtures/protocol/cms-server-grammar.json: whatever
+// we accept, CMS accepts too and reads the same way; what CMS refuses, we refuse.
 interface GrammarCase {
   request_b64: string;
   cms: { proto: string; opts: string[]; user: string } | null;
