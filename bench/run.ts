@@ -1,0 +1,385 @@
+/**
+ * `npm run bench`: the daemon's socket throughput and latency, next to the
+ * floor a bare Node UNIX-socket server sets on the same machine. See
+ * doc/benchmarks.md for what each figure means.
+ *
+ *   node dist/bench/run.js [--accounts 1000] [--workers 2] [--concurrency 1,16,64]
+ *     [--duration 6] [--rounds 3] [--warmup 0.5] [--lifetime 3600] [--out FILE]
+ *     [--profile DIR] [--keep]
+ *
+ * Each level measures each server for --duration seconds in all, split into
+ * --rounds rounds that alternate between the two servers, so that other work
+ * on the machine weighs on both alike; figures are over all rounds.
+ * --profile DIR: run the daemon with --cpu-prof, profiles written to DIR at exit.
+ * --keep: leave the temp workspace (config, store, sockets) for a look.
+ *
+ * Exit status 1 if any request failed, a served token was not one the
+ * provider issued and still valid, an account was never served, or a refresh
+ * happened during measurement.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createHistogram } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { numberFlag, parseFlags, processCpuMs, processRssKiB, type LatencySummary, type LoadResult } from './common.js';
+import {
+  Cleanup,
+  DaemonProcess,
+  LOAD_JS,
+  askOnce,
+  daemonEnv,
+  makeAccounts,
+  startProvider,
+  startReference,
+  storeGrants,
+  waitAllValid,
+  workspace,
+  writeConfig,
+} from './setup.js';
+
+const DEFAULT_OUT = fileURLToPath(new URL('../../bench/results.json', import.meta.url));
+
+interface Settings {
+  accounts: number;
+  workers: number;
+  concurrency: number[];
+  durationS: number;
+  rounds: number;
+  warmupS: number;
+  lifetimeS: number;
+  out: string;
+  profileDir: string | null;
+  keep: boolean;
+}
+
+const USAGE = `usage: node dist/bench/run.js [--accounts 1000] [--workers 2] [--concurrency 1,16,64]
+  [--duration 6] [--rounds 3] [--warmup 0.5] [--lifetime 3600] [--out FILE] [--profile DIR] [--keep]
+See doc/benchmarks.md.`;
+
+function settings(argv: string[]): Settings {
+  const f = parseFlags(argv);
+  const known = ['accounts', 'workers', 'concurrency', 'duration', 'rounds', 'warmup', 'lifetime', 'out', 'profile', 'keep'];
+  const unknown = [...f.keys()].filter((k) => !known.includes(k));
+  if (unknown.length > 0) throw new Error(`${unknown.map((k) => `--${k}`).join(', ')}: unknown option\n${USAGE}`);
+  const concurrency = (f.get('concurrency') ?? '1,16,64').split(',').map((s) => Number(s.trim()));
+  if (concurrency.some((c) => !Number.isInteger(c) || c < 1)) throw new Error('--concurrency takes positive integers, e.g. 1,16,64');
+  const profile = f.get('profile');
+  return {
+    accounts: Math.floor(numberFlag(f, 'accounts', 1000)),
+    workers: Math.floor(numberFlag(f, 'workers', 2)),
+    concurrency,
+    durationS: numberFlag(f, 'duration', 6),
+    rounds: Math.floor(numberFlag(f, 'rounds', 3)),
+    warmupS: f.get('warmup') === '0' ? 0 : numberFlag(f, 'warmup', 0.5),
+    lifetimeS: numberFlag(f, 'lifetime', 3600),
+    out: resolve(f.get('out') ?? DEFAULT_OUT),
+    profileDir: profile === undefined ? null : resolve(profile),
+    keep: f.has('keep'),
+  };
+}
+
+function say(message: string): void {
+  process.stderr.write(`bench: ${message}\n`);
+}
+
+/** One round in a separate load-generator process; its result line parsed. */
+function load(cleanup: Cleanup, args: string[], budgetMs: number): Promise<LoadResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [LOAD_JS, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    cleanup.child(child);
+    const out: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), budgetMs);
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      const text = Buffer.concat(out).toString('utf8').trim();
+      if (code !== 0) return reject(new Error(`load generator failed (code ${code}, signal ${signal})`));
+      try {
+        resolvePromise(JSON.parse(text.slice(text.lastIndexOf('\n') + 1)) as LoadResult);
+      } catch {
+        reject(new Error(`load generator printed no result: ${text.slice(0, 200)}`));
+      }
+    });
+  });
+}
+
+/** One server at one concurrency, over all its rounds. */
+interface Figures {
+  /** Successful requests per second: all rounds' successes over all rounds' measured time. */
+  rps: number;
+  /** rps of each round: their spread shows how steady the machine was. */
+  roundsRps: number[];
+  requests: number;
+  ok: number;
+  failures: number;
+  failureKinds: Record<string, number>;
+  failureSamples: string[];
+  /** Fresh connect → reply → close, successful requests of every round, ms. */
+  latencyMs: LatencySummary;
+  /** Server process CPU (all threads, user+system) per request, µs. */
+  cpuPerRequestUs: number | null;
+  /** Of which on its main thread, µs. */
+  mainThreadCpuPerRequestUs: number | null;
+  /** The load generator's own CPU per request, µs (it competes for the same cores). */
+  loadCpuPerRequestUs: number;
+}
+
+function combine(rounds: LoadResult[]): Figures {
+  const h = createHistogram();
+  let requests = 0;
+  let ok = 0;
+  let elapsedMs = 0;
+  let cpu: number | null = 0;
+  let main: number | null = 0;
+  let loadCpu = 0;
+  const failureKinds: Record<string, number> = {};
+  const failureSamples: string[] = [];
+  for (const r of rounds) {
+    for (const us of r.latenciesUs) h.record(Math.max(1, us));
+    requests += r.requests;
+    ok += r.ok;
+    elapsedMs += r.elapsedMs;
+    loadCpu += r.loadCpuMs;
+    cpu = cpu === null || r.serverCpuMs === null ? null : cpu + r.serverCpuMs;
+    main = main === null || r.serverMainThreadCpuMs === null ? null : main + r.serverMainThreadCpuMs;
+    for (const [k, v] of Object.entries(r.failureKinds)) failureKinds[k] = (failureKinds[k] ?? 0) + v;
+    failureSamples.push(...r.samples);
+  }
+  const ms = (us: number) => Math.round(us) / 1000;
+  const per = (total: number | null) => (total === null || requests === 0 ? null : Math.round((total * 1000) / requests));
+  return {
+    rps: elapsedMs > 0 ? Math.round((ok * 1000) / elapsedMs) : 0,
+    roundsRps: rounds.map((r) => r.rps),
+    requests,
+    ok,
+    failures: requests - ok,
+    failureKinds,
+    failureSamples: failureSamples.slice(0, 5),
+    latencyMs: ok === 0 ? { p50: 0, p90: 0, p99: 0, max: 0, mean: 0 } : { p50: ms(h.percentile(50)), p90: ms(h.percentile(90)), p99: ms(h.percentile(99)), max: ms(h.max), mean: ms(h.mean) },
+    cpuPerRequestUs: per(cpu),
+    mainThreadCpuPerRequestUs: per(main),
+    loadCpuPerRequestUs: per(loadCpu) ?? 0,
+  };
+}
+
+interface Ratio {
+  rps: number;
+  p50: number;
+  p99: number;
+  cpuPerRequest: number | null;
+}
+
+function ratio(daemon: Figures, reference: Figures): Ratio {
+  const r = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 100) / 100 : 0);
+  const cpu = daemon.cpuPerRequestUs !== null && reference.cpuPerRequestUs !== null ? r(daemon.cpuPerRequestUs, reference.cpuPerRequestUs) : null;
+  return { rps: r(daemon.rps, reference.rps), p50: r(daemon.latencyMs.p50, reference.latencyMs.p50), p99: r(daemon.latencyMs.p99, reference.latencyMs.p99), cpuPerRequest: cpu };
+}
+
+interface Level {
+  concurrency: number;
+  mailtokend: Figures;
+  reference: Figures;
+  ratio: Ratio;
+}
+
+function table(levels: Level[]): string {
+  const head = ['conc', 'server', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'failures', 'CPU µs/req', 'main thread µs/req'];
+  const rows: string[][] = [];
+  const n = (x: number) => x.toLocaleString('en-US');
+  const f = (x: number) => (x >= 10 ? x.toFixed(1) : x.toFixed(2));
+  const us = (x: number | null) => (x === null ? '-' : n(x));
+  const x = (v: number | null) => (v === null ? '-' : `${v.toFixed(2)}×`);
+  for (const l of levels) {
+    for (const [name, r] of [['mailtokend', l.mailtokend], ['reference', l.reference]] as const) {
+      rows.push([name === 'mailtokend' ? String(l.concurrency) : '', name, n(r.rps), f(r.latencyMs.p50), f(r.latencyMs.p99), f(r.latencyMs.max), n(r.failures), us(r.cpuPerRequestUs), us(r.mainThreadCpuPerRequestUs)]);
+    }
+    rows.push(['', 'ratio', x(l.ratio.rps), x(l.ratio.p50), x(l.ratio.p99), '', '', x(l.ratio.cpuPerRequest), '']);
+  }
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (i < 2 ? `${'-'.repeat(w + 2)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+  return [line(head), rule, ...rows.map(line)].join('\n');
+}
+
+function machine() {
+  const list = cpus();
+  return {
+    cpuModel: list[0]?.model ?? 'unknown',
+    cpus: list.length,
+    availableParallelism: availableParallelism(),
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    kernel: release(),
+    node: process.version,
+    date: new Date().toISOString(),
+    /** 1/5/15-minute load average when the run began: other work on the machine skews every figure. */
+    loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
+  };
+}
+
+async function main(): Promise<number> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const s = settings(process.argv.slice(2));
+  const began = performance.now();
+  const host = machine();
+  if (host.loadAverage[0]! > 0.5) say(`load average ${host.loadAverage.join(' ')}: the machine is busy, figures will be noisy`);
+  const cleanup = new Cleanup();
+  const interrupted = (signal: NodeJS.Signals) => {
+    say(`${signal}: cleaning up`);
+    void cleanup.run().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  try {
+    const dir = workspace(cleanup, s.keep);
+    say(`workspace ${dir}; ${s.accounts} accounts, ${s.workers} workers, concurrency ${s.concurrency.join('/')}, ${s.durationS} s per level and server in ${s.rounds} rounds`);
+    const emu = await startProvider(cleanup, dir, s.lifetimeS);
+    const accounts = makeAccounts(s.accounts);
+    const config = writeConfig({ dir, emu, accounts, workers: s.workers, maxConcurrentRefreshes: 200 });
+    const env = daemonEnv(emu);
+    let t = performance.now();
+    await storeGrants(emu, config, accounts, env);
+    const storeMs = performance.now() - t;
+    say(`${s.accounts} grants stored in ${(storeMs / 1000).toFixed(1)} s`);
+
+    const usersFile = join(dir, 'users.json');
+    writeFileSync(usersFile, JSON.stringify(accounts.map((a) => a.user)));
+    if (s.profileDir) mkdirSync(s.profileDir, { recursive: true });
+    const nodeArgs = s.profileDir ? ['--cpu-prof', '--cpu-prof-dir', s.profileDir] : [];
+    t = performance.now();
+    const daemon = new DaemonProcess(cleanup, config.path, env, nodeArgs);
+    const readyMs = await daemon.ready;
+    const validMs = await waitAllValid(config.adminSocket, s.accounts, 120_000);
+    const allValidMs = performance.now() - t;
+    say(`daemon pid ${daemon.pid} ready in ${(readyMs / 1000).toFixed(2)} s, all ${s.accounts} accounts valid ${(validMs / 1000).toFixed(2)} s later`);
+    const startup = {
+      storeMs: Math.round(storeMs),
+      readyMs: Math.round(readyMs),
+      allValidMs: Math.round(allValidMs),
+      daemonCpuMsAtValid: Math.round(processCpuMs(daemon.pid)),
+      daemonRssKiBAtValid: processRssKiB(daemon.pid),
+    };
+    const refreshesAtStart = Object.values(emu.stats().refreshes).reduce((a, b) => a + b, 0);
+    emu.resetStats();
+    const warningsBefore = daemon.problems.length;
+
+    // The reference server answers with as many bytes as the daemon does: one reply size per provider.
+    const replyBytes: Record<string, number> = {};
+    for (const a of [accounts.find((x) => x.provider === 'google'), accounts.find((x) => x.provider === 'microsoft')]) {
+      if (a !== undefined) replyBytes[a.provider] = (await askOnce(config.socket, `SMTP ${a.user}`)).length;
+    }
+    const sizes = Object.values(replyBytes);
+    if (sizes.some((n) => n === 0)) throw new Error(`the daemon answered a request with nothing: ${JSON.stringify(replyBytes)}`);
+    const refSocket = join(dir, 'run', 'reference.sock');
+    const reference = await startReference(cleanup, refSocket, sizes);
+
+    const roundS = s.durationS / s.rounds;
+    const budgetMs = (s.warmupS + roundS) * 1000 + 30_000;
+    const common = ['--users', usersFile, '--duration', String(roundS), '--warmup', String(s.warmupS)];
+    const daemonArgs = ['--socket', config.socket, '--mode', 'xoauth2', '--target', 'mailtokend', '--cpu-pid', String(daemon.pid)];
+    const refArgs = ['--socket', refSocket, '--mode', 'reference', '--reply-sizes', sizes.join(','), '--target', 'reference', '--cpu-pid', String(reference.pid!)];
+    const levels: Level[] = [];
+    const tokens = new Map<string, Set<string>>();
+    for (const c of s.concurrency) {
+      const rounds: { mailtokend: LoadResult[]; reference: LoadResult[] } = { mailtokend: [], reference: [] };
+      for (let r = 0; r < s.rounds; r++) {
+        // Alternate which server goes first, so neither always follows the other.
+        const order = r % 2 === 0 ? (['reference', 'mailtokend'] as const) : (['mailtokend', 'reference'] as const);
+        for (const target of order) {
+          const args = [...common, ...(target === 'mailtokend' ? daemonArgs : refArgs), '--concurrency', String(c)];
+          rounds[target].push(await load(cleanup, args, budgetMs));
+        }
+      }
+      for (const d of rounds.mailtokend) {
+        for (const [user, list] of Object.entries(d.tokens)) {
+          let seen = tokens.get(user);
+          if (seen === undefined) tokens.set(user, (seen = new Set()));
+          for (const tok of list) seen.add(tok);
+        }
+      }
+      const level: Level = { concurrency: c, mailtokend: combine(rounds.mailtokend), reference: combine(rounds.reference), ratio: { rps: 0, p50: 0, p99: 0, cpuPerRequest: null } };
+      level.ratio = ratio(level.mailtokend, level.reference);
+      levels.push(level);
+      const d = level.mailtokend;
+      say(
+        `concurrency ${c}: mailtokend ${d.rps} req/s (rounds ${d.roundsRps.join(', ')}) p99 ${d.latencyMs.p99} ms, ${d.failures} failures; ` +
+          `reference ${level.reference.rps} req/s (rounds ${level.reference.roundsRps.join(', ')}) p99 ${level.reference.latencyMs.p99} ms`,
+      );
+    }
+
+    // Every token served must be one the provider issued to that user and still valid.
+    let tokensSeen = 0;
+    let invalidTokens = 0;
+    let usersWithSeveralTokens = 0;
+    for (const [user, set] of tokens) {
+      tokensSeen += set.size;
+      if (set.size > 1) usersWithSeveralTokens++;
+      for (const tok of set) if (!emu.isValidAccessToken(tok, user)) invalidTokens++;
+    }
+    const refreshesDuringRun = Object.values(emu.stats().refreshes).reduce((a, b) => a + b, 0);
+    const failures = levels.reduce((a, l) => a + l.mailtokend.failures + l.reference.failures, 0);
+    const checks = {
+      usersServed: tokens.size,
+      tokensSeen,
+      invalidTokens,
+      usersWithSeveralTokens,
+      refreshesAtStart,
+      refreshesDuringRun,
+      failures,
+      daemonWarnings: daemon.problems.slice(warningsBefore).map((p) => `${p.level}: ${p.msg}`).slice(0, 20),
+      daemonRssKiBAfter: processRssKiB(daemon.pid),
+    };
+    const passed = failures === 0 && invalidTokens === 0 && refreshesDuringRun === 0 && tokens.size === s.accounts;
+
+    const tableText = table(levels);
+    const { out: _out, ...shown } = s;
+    const results = {
+      machine: host,
+      settings: { ...shown, oneConnectionPerRequest: true, request: 'SMTP user, then half-close' },
+      startup,
+      replyBytes,
+      levels,
+      checks,
+      passed,
+      table: tableText,
+      totalSeconds: 0,
+    };
+
+    const problems = await cleanup.run();
+    results.totalSeconds = Math.round((performance.now() - began) / 100) / 10;
+    mkdirSync(resolve(s.out, '..'), { recursive: true });
+    writeFileSync(s.out, `${JSON.stringify(results, null, 2)}\n`);
+
+    const m = results.machine;
+    process.stdout.write(
+      `\nmailtokend socket benchmark: ${s.accounts} accounts (valid tokens), ${s.workers} workers, one fresh connection per request, ` +
+        `${s.durationS} s per level and server (${s.rounds} alternating rounds)\n` +
+        `${m.cpuModel}, ${m.cpus} CPUs, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}, load average ${m.loadAverage.join(' ')} at start\n\n${tableText}\n\n` +
+        `start: ready ${(startup.readyMs / 1000).toFixed(2)} s, all accounts valid ${(startup.allValidMs / 1000).toFixed(2)} s; ` +
+        `daemon RSS ${checks.daemonRssKiBAfter === null ? '?' : Math.round(checks.daemonRssKiBAfter / 1024)} MiB\n` +
+        `checks: ${checks.usersServed}/${s.accounts} accounts served, ${tokensSeen} distinct tokens, ${invalidTokens} not valid at the provider, ` +
+        `${refreshesDuringRun} refreshes during measurement, ${failures} failed requests, ${checks.daemonWarnings.length} daemon warnings\n` +
+        `${passed ? 'PASS' : 'FAIL'}; results in ${s.out}; ${results.totalSeconds} s in all\n`,
+    );
+    for (const p of problems) say(`cleanup: ${p}`);
+    if (s.profileDir) say(`daemon CPU profile in ${s.profileDir}`);
+    return passed ? 0 : 1;
+  } finally {
+    for (const p of await cleanup.run()) say(`cleanup: ${p}`);
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    say(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    process.exitCode = 1;
+  },
+);
