@@ -9,6 +9,7 @@ import type { Reply, Req } from './http.js';
 import { googleAuthorize, googleDiscovery, googleRevoke, googleToken, googleTokeninfo } from './google.js';
 import { deviceCode, deviceLogin, instanceDiscovery, keys, msAuthorize, openidConfiguration } from './microsoft.js';
 import { msToken } from './microsoft-token.js';
+import { INTROSPECT_PATH, introspect } from './introspect.js';
 import type { FaultEndpoint, Provider } from './types.js';
 
 export interface Route {
@@ -38,6 +39,9 @@ export function route(ctx: Ctx, path: string): Route | undefined {
       return { provider: 'microsoft', run: (r) => instanceDiscovery(ctx, r) };
     case '/devicelogin':
       return { provider: 'microsoft', run: (r) => deviceLogin(ctx, r) };
+    case INTROSPECT_PATH:
+      // Either provider's tokens; for test mail servers (emulator/introspect.ts).
+      return { provider: 'google', run: (r) => introspect(ctx, r) };
   }
   const m = MS_PATH.exec(path);
   if (!m) return undefined;

@@ -1,6 +1,7 @@
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import type { LogLevel } from './config/types.js';
+import { ScrubbingStream } from './ops/redact.js';
 
 export type { Logger } from 'pino';
 
@@ -30,8 +31,10 @@ export function createLogger(level: LogLevel, format: LogFormat = 'json', destin
     formatters: { level: (label: string) => ({ level: label }) },
     redact: { paths: [...SECRET_FIELDS, ...SECRET_FIELDS.map((f) => `*.${f}`)], censor: '[redacted]' },
   };
+  // Every line passes the secret scrubber (src/ops/redact.ts) on its way out, whatever the format.
+  const scrubbed = new ScrubbingStream(destination);
   if (format === 'pretty') {
-    return pino(options, pretty({ destination, sync: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l', colorize: (destination as { isTTY?: boolean }).isTTY === true || process.env.FORCE_COLOR === '1' }));
+    return pino(options, pretty({ destination: scrubbed, sync: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l', colorize: (destination as { isTTY?: boolean }).isTTY === true || process.env.FORCE_COLOR === '1' }));
   }
-  return pino(options, destination as pino.DestinationStream);
+  return pino(options, scrubbed);
 }

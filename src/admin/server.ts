@@ -67,7 +67,8 @@ export class AdminServer {
     } catch (error) {
       const code = error instanceof MailtokendError ? error.code : 'internal';
       const message = error instanceof Error ? error.message : String(error);
-      this.log.error({ cmd: request.cmd, code, error: message }, 'admin command failed');
+      // Not `code`: that field name is redacted (authorization codes).
+      this.log.error({ cmd: request.cmd, error: code, detail: message }, 'admin command failed');
       return { ok: false, code, message };
     }
   }

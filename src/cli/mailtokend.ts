@@ -14,8 +14,11 @@ commands:
   import USER       store a refresh token read from stdin (migration)
   token USER        print USER's token (XOAUTH2 string by default)
   status [USER...]  show every account's state (no tokens)
-  refresh USER      refresh USER's token now
-  revoke USER       forget USER's grant
+  refresh USER      refresh USER's token now (--all: every account, rate-limited)
+  revoke USER       forget USER's grant (--remote: also at the provider)
+  reload            make the daemon re-read its config (as SIGHUP, but reports)
+  shutdown          stop the daemon cleanly (as SIGTERM, waits for the exit)
+  login USER        sign USER in (browser; --device or --paste without one)
 
 common options:
   -c, --config FILE  config file (default $XDG_CONFIG_HOME/mailtokend/config.toml,
@@ -48,9 +51,21 @@ const COMMANDS: Record<string, () => Promise<{ run: Command; help: string }>> = 
     const m = await import('./actions.js');
     return { run: (argv, env) => m.accountAction('refresh', argv, env), help: m.REFRESH_HELP };
   },
+  login: async () => {
+    const m = await import('./login.js');
+    return { run: m.login, help: m.LOGIN_HELP };
+  },
   revoke: async () => {
     const m = await import('./actions.js');
     return { run: (argv, env) => m.accountAction('revoke', argv, env), help: m.REVOKE_HELP };
+  },
+  reload: async () => {
+    const m = await import('./reload.js');
+    return { run: m.reload, help: m.RELOAD_HELP };
+  },
+  shutdown: async () => {
+    const m = await import('./shutdown.js');
+    return { run: m.shutdown, help: m.SHUTDOWN_HELP };
   },
 };
 

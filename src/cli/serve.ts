@@ -23,6 +23,13 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<num
   process.on('SIGHUP', () => {
     reloading = reloading.then(async () => {
       try {
+        // The ops feature's reload: serialized with `mailtokend reload`, logs its outcome, tells systemd.
+        await daemon.context.admin.dispatch({ cmd: 'reload', via: 'SIGHUP' });
+        return;
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 'admin-unknown-command') return;
+      }
+      try {
         const next = await loadConfig(path, env);
         await daemon.reload(next);
       } catch (error) {

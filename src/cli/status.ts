@@ -23,10 +23,15 @@ export async function status(argv: string[], env: NodeJS.ProcessEnv): Promise<nu
     allowPositionals: true,
   });
   const config = await readConfig(configPathFrom(values.config, env), env);
-  const response = await adminCall<{ accounts: AccountStatus[] }>(config.adminSocket, { cmd: 'status' });
   const wanted = new Set(positionals.map((u) => u.toLowerCase()));
   const states = ['unauthenticated', 'valid', 'refreshing', 'expired'];
   if (values.state && !states.includes(values.state)) throw new UsageError(`--state must be one of ${states.join(', ')}`);
+  const response = await adminCall<{ accounts: AccountStatus[] }>(config.adminSocket, {
+    cmd: 'status',
+    ...(wanted.size > 0 && { users: [...wanted] }),
+    ...(values.state && { state: values.state }),
+    ...(values.provider && { provider: values.provider }),
+  });
   const rows = response.accounts
     .filter((a) => wanted.size === 0 || wanted.has(a.key))
     .filter((a) => !values.state || a.state === values.state)

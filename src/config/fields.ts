@@ -150,3 +150,19 @@ export const listenAddress = converted((value) => {
   }
   return { host: (match[1] ?? match[2])!, port };
 });
+
+/**
+ * A command run on an event (`auth_notify_cmd`, `error_notify_cmd`): a string
+ * is a shell command line (`/bin/sh -c`), an array is the program and its
+ * arguments, run without a shell. Either way event values reach it only as
+ * environment variables, never spliced into the command.
+ */
+export const notifyCommand = converted((value) => {
+  if (typeof value === 'string') {
+    return value.trim() === '' ? new Invalid('expected a command, got an empty string') : ['/bin/sh', '-c', value];
+  }
+  if (Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string')) {
+    return value[0] === '' ? new Invalid('the program (first element) must not be empty') : (value as string[]);
+  }
+  return new Invalid('expected a shell command string, or an array of strings ["program", "arg", ...]');
+});

@@ -16,6 +16,8 @@ export const EXIM_READSOCKET_TIMEOUT_MS = 5_000;
 export const DEFAULT_REFRESH_AHEAD_MS = 10 * 60_000;
 export const DEFAULT_WEB_LISTEN = { host: '127.0.0.1', port: 8080 } as const;
 export const MAX_WORKERS = 64;
+/** How often auth_notify_cmd is run again while an account stays unauthenticated. */
+export const DEFAULT_AUTH_NOTIFY_INTERVAL_MS = 15 * 60_000;
 
 /**
  * Turns a parsed TOML document into a Config, or throws a ConfigError listing
@@ -54,6 +56,11 @@ export function resolveConfig(doc: Record<string, unknown>, file: string, env: E
     refreshAheadMs,
     logLevel: root?.log_level ?? 'info',
     adminSocket,
+    notify: {
+      ...(root?.auth_notify_cmd !== undefined && { authCmd: root.auth_notify_cmd }),
+      authIntervalMs: root?.auth_notify_interval ?? DEFAULT_AUTH_NOTIFY_INTERVAL_MS,
+      ...(root?.error_notify_cmd !== undefined && { errorCmd: root.error_notify_cmd }),
+    },
     web: { listen: web?.listen ?? { ...DEFAULT_WEB_LISTEN } },
     sockets,
     accounts,

@@ -27,6 +27,8 @@ export interface Config {
   refreshAheadMs: number;
   logLevel: LogLevel;
   adminSocket: string;
+  /** Commands run to tell the user about an account (src/notify/). */
+  notify: NotifyConfig;
   web: { listen: { host: string; port: number } };
   sockets: SocketConfig[];
   accounts: AccountConfig[];
@@ -34,6 +36,14 @@ export interface Config {
   providers: Record<string, ProviderConfig>;
   /** Things that are allowed but probably not meant, formatted like errors. */
   warnings: string[];
+}
+
+export interface NotifyConfig {
+  /** argv; run when an account enters `unauthenticated`, then every `authIntervalMs` while it stays there. */
+  authCmd?: string[];
+  authIntervalMs: number;
+  /** argv; run after repeated transient failures of an account. */
+  errorCmd?: string[];
 }
 
 export interface SocketConfig {

@@ -20,7 +20,15 @@ export function configuredKey(context: DaemonContext, user: string): string {
 export function installCoreCommands(context: DaemonContext): void {
   const { admin, pool } = context;
   admin.register('ping', async () => ({ pong: true, pid: process.pid, version: VERSION }));
-  admin.register('status', async () => ({ accounts: await pool.status() }));
+  admin.register('status', async (request) => {
+    // Filters are applied here, so a filtered status of 10,000 accounts sends only the rows asked for.
+    const users = Array.isArray(request.users) ? new Set(request.users.filter((u): u is string => typeof u === 'string').map(normalizeUser)) : undefined;
+    const state = typeof request.state === 'string' ? request.state : undefined;
+    const provider = typeof request.provider === 'string' ? request.provider : undefined;
+    const rows = await pool.status();
+    if (!users?.size && !state && !provider) return { accounts: rows };
+    return { accounts: rows.filter((a) => (!users?.size || users.has(a.key)) && (!state || a.state === state) && (!provider || a.provider === provider)) };
+  });
   admin.register('token', async (request) => {
     const result = await pool.token(configuredKey(context, stringField(request, 'user')), context.config.requestTimeoutMs);
     if (result.kind !== 'token') throw new MailtokendError(result.code, result.message);
@@ -36,7 +44,7 @@ export function installCoreCommands(context: DaemonContext): void {
     result: await pool.refresh(configuredKey(context, stringField(request, 'user')), ACTION_WAIT_MS),
   }));
   admin.register('revoke', async (request) => ({
-    result: await pool.revoke(configuredKey(context, stringField(request, 'user'))),
+    result: await pool.revoke(configuredKey(context, stringField(request, 'user')), request.remote === true),
   }));
   admin.register('crash-worker', async (request) => {
     const shard = request.shard;

@@ -1,5 +1,5 @@
 import type { RequestResult, SocketRoute } from '../front/handler.js';
-import type { AccountUpdate } from '../host/messages.js';
+import type { AccountUpdate, RefreshReport } from '../host/messages.js';
 
 /** What happens in the daemon that features (notify, metrics, dashboard) react to. */
 export interface DaemonEventMap {
@@ -11,9 +11,18 @@ export interface DaemonEventMap {
   worker: { shard: number; event: 'lost' | 'restored'; ms?: number; reason?: string };
   /** The config was applied (at start and after every reload). */
   config: { reload: boolean };
+  /** A worker finished a refresh attempt (ops: metrics). */
+  refresh: RefreshReport;
+  /** A reload was refused; the daemon keeps its previous config (ops). */
+  'reload-refused': { code: string };
+  /** The wall clock jumped against the monotonic clock (suspend/resume, a clock step) (ops). */
+  clock: { jumpMs: number };
 }
 
 type Listener<T> = (event: T) => void;
+
+/** Events kept while features are being installed; more than this and the oldest are dropped. */
+const MAX_HELD = 100_000;
 
 /**
  * A small typed event bus. Listeners run synchronously on the main thread, so
@@ -21,6 +30,24 @@ type Listener<T> = (event: T) => void;
  */
 export class DaemonEvents {
   readonly #listeners: { [K in keyof DaemonEventMap]?: Array<Listener<DaemonEventMap[K]>> } = {};
+  /**
+   * Events emitted before the features listen (accounts refresh and sockets
+   * serve while features install): kept and replayed on release(), so no
+   * feature misses the first refreshes, tokens or requests.
+   */
+  #held: Array<{ name: keyof DaemonEventMap; event: unknown }> | undefined;
+
+  /** Keeps every event until release(). */
+  hold(): void {
+    this.#held ??= [];
+  }
+
+  /** Delivers the held events to the listeners registered since, in order, then delivers live. */
+  release(): void {
+    const held = this.#held;
+    this.#held = undefined;
+    for (const { name, event } of held ?? []) this.emit(name, event as DaemonEventMap[typeof name]);
+  }
 
   on<K extends keyof DaemonEventMap>(name: K, listener: Listener<DaemonEventMap[K]>): void {
     const list = (this.#listeners[name] ??= []) as Array<Listener<DaemonEventMap[K]>>;
@@ -28,6 +55,11 @@ export class DaemonEvents {
   }
 
   emit<K extends keyof DaemonEventMap>(name: K, event: DaemonEventMap[K]): void {
+    if (this.#held) {
+      if (this.#held.length >= MAX_HELD) this.#held.shift();
+      this.#held.push({ name, event });
+      return;
+    }
     const list = this.#listeners[name] as Array<Listener<DaemonEventMap[K]>> | undefined;
     if (!list) return;
     for (const listener of list) {
@@ -41,7 +73,7 @@ export class DaemonEvents {
 
   /** Whether anyone listens: lets the hot path skip building an event. */
   has(name: keyof DaemonEventMap): boolean {
-    return (this.#listeners[name]?.length ?? 0) > 0;
+    return this.#held !== undefined || (this.#listeners[name]?.length ?? 0) > 0;
   }
 }
 

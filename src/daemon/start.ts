@@ -5,6 +5,7 @@ import type { Config } from '../config/types.js';
 import { SocketFront } from '../front/front.js';
 import { RequestHandler } from '../front/handler.js';
 import { TokenReplica } from '../front/replica.js';
+import { assertNoDaemonOn } from '../front/socket-files.js';
 import type { HostMessage } from '../host/messages.js';
 import { AccountPool } from '../host/pool.js';
 import type { Logger } from '../log.js';
@@ -15,6 +16,9 @@ import { WebServer } from '../web/server.js';
 import type { DaemonContext, Feature } from './context.js';
 import { installCoreCommands } from './core-commands.js';
 import { DaemonEvents } from './events.js';
+
+/** How long shutdown waits for refreshes in flight before the workers end. */
+const SHUTDOWN_DRAIN_MS = 10_000;
 
 export interface Daemon {
   readonly config: Config;
@@ -38,9 +42,13 @@ export interface Daemon {
  */
 export async function startDaemon(config: Config, log: Logger, env: NodeJS.ProcessEnv, features: Feature[] = []): Promise<Daemon> {
   await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+  // Before any worker refreshes: a second daemon must not touch the first one's grants.
+  await assertNoDaemonOn([...config.sockets.map((s) => s.path), config.adminSocket]);
   const { key, source } = await loadStoreKey({ stateDir: config.stateDir, env });
   log.info({ source }, 'store key loaded');
   const events = new DaemonEvents();
+  // Until the features listen, events are kept for them (see DaemonEvents.hold).
+  events.hold();
   const replica = new TokenReplica();
   const specs = accountSpecs(config);
   const started = Date.now();
@@ -64,7 +72,11 @@ export async function startDaemon(config: Config, log: Logger, env: NodeJS.Proce
     if (events.has('request')) events.emit('request', { socket: route.config.path, proto, result, ms });
   });
   const shutdownSteps: Array<() => Promise<void>> = [];
-  const cleanup: Array<() => Promise<void>> = [() => pool.close()];
+  // A start that fails later still lets refreshes in flight store their rotated grants.
+  const cleanup: Array<() => Promise<void>> = [async () => {
+    await pool.drain(SHUTDOWN_DRAIN_MS);
+    await pool.close();
+  }];
   const unwind = async () => {
     for (const step of cleanup.reverse()) await step().catch(() => undefined);
   };
@@ -119,6 +131,7 @@ export async function startDaemon(config: Config, log: Logger, env: NodeJS.Proce
   try {
     installCoreCommands(context);
     for (const feature of features) await feature(context);
+    events.release();
   } catch (error) {
     await unwind();
     throw error;
@@ -148,6 +161,9 @@ export async function startDaemon(config: Config, log: Logger, env: NodeJS.Proce
         await front.close();
         await adminServer.close();
         if (web) await web.close();
+        // Flush the store: refreshes in flight may carry a rotated grant that must not be lost.
+        const drained = await pool.drain(SHUTDOWN_DRAIN_MS);
+        if (drained.refreshing > 0 || drained.unsaved > 0) log.warn(drained, 'stopped with refreshes in flight or grants not stored');
         await pool.close();
         log.info('stopped');
       })();
@@ -191,6 +207,13 @@ function onHostMessage(message: HostMessage, replica: TokenReplica, events: Daem
       return;
     case 'log':
       log[message.level](message.fields, message.msg);
+      return;
+    case 'refresh':
+      if (log.isLevelEnabled('debug')) {
+        const ms = message.providerMs === undefined ? undefined : Math.round(message.providerMs);
+        log.debug({ account: message.key, provider: message.provider, result: message.result, error: message.code, ms }, 'refresh finished');
+      }
+      events.emit('refresh', message);
       return;
   }
 }

@@ -57,7 +57,7 @@ export class RequestHandler {
   handle(route: SocketRoute, data: Buffer, started: number): RequestOutcome | Promise<RequestOutcome> {
     const parsed = parseRequest(data);
     if (!parsed.ok) {
-      this.log.warn({ socket: route.config.path, result: parsed.code, reason: parsed.reason }, 'bad request closed');
+      this.log.warn({ socket: route.config.path, result: parsed.code, reason: parsed.reason, ms: Date.now() - started }, 'bad request closed');
       return this.#done(route, '-', parsed.code, EMPTY, started);
     }
     const request = parsed.request;
@@ -104,7 +104,7 @@ export class RequestHandler {
 
   #refuse(route: SocketRoute, request: TokenRequest, result: RequestResult, message: string, started: number): RequestOutcome {
     const account = escapeForLog(request.user);
-    this.log.info({ socket: route.config.path, proto: request.proto, account, result }, message);
+    this.log.info({ socket: route.config.path, proto: request.proto, account, result, ms: Date.now() - started }, message);
     const clientCode = result === 'account-not-allowed' ? 'unknown-account' : result;
     const clientMessage = result === 'account-not-allowed' ? `${normalizeUser(request.user)} is not configured` : message;
     const reply = request.errReply ? formatErrorReply(clientCode, clientMessage) : EMPTY;

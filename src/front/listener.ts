@@ -8,6 +8,8 @@ import { applySocketPermissions, prepareSocketPath, resolveGroup } from './socke
 export const IDLE_TIMEOUT_MS = 5_000;
 /** Sized for floods of fresh connections (exim opens one per message). */
 const LISTEN_BACKLOG = 4_096;
+/** At close, how long a client that connected before it may still take to send its request. */
+const CLOSE_GRACE_MS = 1_000;
 
 /**
  * One listening UNIX socket: reads a request up to the newline or the
@@ -18,6 +20,8 @@ export class SocketListener {
   readonly #server: Server;
   readonly #open = new Set<Socket>();
   readonly #inFlight = new Set<Promise<void>>();
+  /** Connections whose request has not arrived yet. */
+  #unread = 0;
 
   constructor(
     route: SocketRoute,
@@ -49,10 +53,18 @@ export class SocketListener {
     await applySocketPermissions(path, mode, gid);
   }
 
-  /** Stops accepting, lets requests in flight finish, then closes idle clients. */
+  /**
+   * Stops accepting, lets requests in flight finish, then closes idle
+   * clients. A client accepted before the close whose request is still on its
+   * way (already written, not yet read) gets a short grace, so no request a
+   * client managed to send is dropped.
+   */
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    await Promise.allSettled([...this.#inFlight]);
+    const graceEnds = Date.now() + CLOSE_GRACE_MS;
+    while (this.#inFlight.size > 0 || (this.#unread > 0 && Date.now() < graceEnds)) {
+      await Promise.race([Promise.allSettled([...this.#inFlight]), new Promise((resolve) => setTimeout(resolve, 10))]);
+    }
     for (const conn of this.#open) conn.destroy();
     await closed;
   }
@@ -62,8 +74,10 @@ export class SocketListener {
     const chunks: Buffer[] = [];
     let size = 0;
     let taken = false;
+    this.#unread++;
     const take = (data: Buffer) => {
       taken = true;
+      this.#unread--;
       conn.setTimeout(0);
       const work = this.#answer(conn, data);
       this.#inFlight.add(work);
@@ -83,6 +97,7 @@ export class SocketListener {
       if (end >= 0 && end < MAX_REQUEST_BYTES) return take(data.subarray(0, end + 1));
       if (size > MAX_REQUEST_BYTES) {
         taken = true;
+        this.#unread--;
         this.log.warn({ socket: this.route.config.path, result: 'too-long', bytes: size }, 'request over 1 KiB closed');
         this.onRejected(this.route, 'too-long');
         conn.destroy();
@@ -92,7 +107,13 @@ export class SocketListener {
       if (!taken) take(Buffer.concat(chunks));
     });
     conn.on('error', () => conn.destroy());
-    conn.on('close', () => this.#open.delete(conn));
+    conn.on('close', () => {
+      this.#open.delete(conn);
+      if (!taken) {
+        taken = true;
+        this.#unread--;
+      }
+    });
   }
 
   async #answer(conn: Socket, data: Buffer): Promise<void> {

@@ -36,6 +36,26 @@ export async function prepareSocketPath(path: string, gid: number | undefined): 
   await unlink(path);
 }
 
+/**
+ * Refuses to go on when another daemon answers on any of `paths`. Called
+ * before the worker pool starts: a second daemon's workers would refresh every
+ * account at once and use up single-use refresh tokens the running daemon
+ * holds in memory.
+ */
+export async function assertNoDaemonOn(paths: string[]): Promise<void> {
+  for (const path of paths) {
+    let stat;
+    try {
+      stat = await lstat(path);
+    } catch {
+      continue;
+    }
+    if (stat.isSocket() && (await answers(path))) {
+      throw new SocketFileError('socket-in-use', `another daemon is serving ${path}; stop it first or choose another path`);
+    }
+  }
+}
+
 function answers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = connect(path);

@@ -2,10 +2,18 @@ import type { RefreshFailure, RefreshSuccess } from '../../actors/account.js';
 import { ProviderError } from '../providers/index.js';
 import { googleScopes, microsoftScopes } from '../providers/scopes.js';
 import { StoreCorruptError, type GrantStore, type StoredGrant } from '../store/index.js';
-import type { AccountSpec, WorkerLog } from './messages.js';
+import type { AccountSpec, RefreshReport, WorkerLog } from './messages.js';
 import type { ProviderRegistry } from './provider-registry.js';
 
 type Log = (level: WorkerLog['level'], msg: string, fields: WorkerLog['fields']) => void;
+
+/** What the keeper tells its host about, for log redaction and metrics (ops). */
+export interface GrantObserver {
+  /** A refresh token this shard now holds (loaded, imported, signed in or rotated). */
+  grantSeen?(key: string, refreshToken: string): void;
+  /** Every refresh attempt's outcome. */
+  refreshDone?(report: Omit<RefreshReport, 'type'>): void;
+}
 
 /** How often a rotated grant the disk refused is offered to the store again. */
 const PERSIST_RETRY_MS = 5_000;
@@ -30,10 +38,39 @@ export class GrantKeeper {
   constructor(
     private readonly store: GrantStore,
     private readonly log: Log,
+    private readonly observer: GrantObserver = {},
   ) {}
 
   has(key: string): boolean {
     return this.#held.get(key)?.grant !== undefined;
+  }
+
+  /** The refresh token held for `key` (remote revocation needs it); never leaves the worker otherwise. */
+  refreshTokenOf(key: string): string | undefined {
+    return this.#held.get(key)?.grant?.refreshToken;
+  }
+
+  /**
+   * Shutdown: offers every grant still held only in memory to the store once
+   * more. Returns how many could not be stored.
+   */
+  async flush(): Promise<number> {
+    let unsaved = 0;
+    for (const [key, held] of this.#held) {
+      if (!held.unsaved || !held.grant) continue;
+      const { provider, refreshToken, scopes } = held.grant;
+      try {
+        held.grant = await this.store.save(key, { provider, refreshToken, scopes });
+        held.unsaved = false;
+      } catch (error) {
+        unsaved++;
+        this.log('error', 'could not store a rotated grant at shutdown; the account will need a new sign-in', {
+          account: key,
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
+    }
+    return unsaved;
   }
 
   /** Loads the stored grant; true when one exists (or exists but is unreadable). */
@@ -41,6 +78,7 @@ export class GrantKeeper {
     try {
       const grant = await this.store.load(key);
       this.#held.set(key, { grant, unsaved: false });
+      if (grant) this.observer.grantSeen?.(key, grant.refreshToken);
       return grant !== undefined;
     } catch (error) {
       if (!(error instanceof StoreCorruptError)) throw error;
@@ -51,6 +89,7 @@ export class GrantKeeper {
   }
 
   async replace(spec: AccountSpec, refreshToken: string): Promise<void> {
+    this.observer.grantSeen?.(spec.key, refreshToken);
     const grant = await this.store.save(spec.key, { provider: spec.provider.name, refreshToken, scopes: scopesOf(spec) });
     this.#held.set(spec.key, { grant, unsaved: false });
   }
@@ -62,9 +101,17 @@ export class GrantKeeper {
 
   async refreshWith(spec: AccountSpec, signal: AbortSignal, providers: ProviderRegistry): Promise<RefreshSuccess> {
     const held = this.#held.get(spec.key);
-    if (held?.corrupt) throw refusal('revoked', 'store-corrupt', held.corrupt);
+    const report = (result: RefreshReport['result'], code?: string, providerMs?: number) =>
+      this.observer.refreshDone?.({ key: spec.key, provider: spec.provider.name, result, code, providerMs });
+    if (held?.corrupt) {
+      report('revoked', 'store-corrupt');
+      throw refusal('revoked', 'store-corrupt', held.corrupt);
+    }
     const grant = held?.grant;
-    if (!grant) throw refusal('revoked', 'no-grant', `no refresh grant stored for ${spec.key}: sign in or run mailtokend import`);
+    if (!grant) {
+      report('revoked', 'no-grant');
+      throw refusal('revoked', 'no-grant', `no refresh grant stored for ${spec.key}: sign in or run mailtokend import`);
+    }
     const { client, limiter } = providers.get(spec.provider);
     let release: () => void;
     try {
@@ -73,6 +120,7 @@ export class GrantKeeper {
       throw refusal('transient', 'cancelled', 'refresh cancelled while waiting for a provider slot');
     }
     let outcome;
+    const started = performance.now();
     try {
       outcome = await client.refresh(
         { user: spec.user, loginAs: spec.loginAs, providerName: spec.provider.name, clientId: spec.clientId, clientSecret: spec.clientSecret, tenant: spec.tenant, protocols: spec.protocols },
@@ -80,11 +128,17 @@ export class GrantKeeper {
         signal,
       );
     } catch (error) {
-      if (error instanceof ProviderError) throw refusal(error.kind, error.providerCode, error.message, error.retryAfterMs);
+      const ms = performance.now() - started;
+      if (error instanceof ProviderError) {
+        report(error.kind, error.providerCode, ms);
+        throw refusal(error.kind, error.providerCode, error.message, error.retryAfterMs);
+      }
+      report('transient', 'internal', ms);
       throw refusal('transient', 'internal', error instanceof Error ? error.message : 'refresh failed');
     } finally {
       release();
     }
+    report('ok', undefined, performance.now() - started);
     // A sign-in or revoke replaced the grant while this refresh ran: its rotation is stale.
     const stale = signal.aborted || this.#held.get(spec.key)?.grant !== grant;
     if (outcome.rotatedRefreshToken && !stale) {
@@ -95,6 +149,7 @@ export class GrantKeeper {
 
   async #keepRotated(spec: AccountSpec, previous: StoredGrant, refreshToken: string, scopes: string[]): Promise<void> {
     const input = { provider: spec.provider.name, refreshToken, scopes: scopes.length > 0 ? scopes : previous.scopes };
+    this.observer.grantSeen?.(spec.key, refreshToken);
     const held: Held = { grant: { ...previous, ...input, version: previous.version + 1, updatedAt: Date.now() }, unsaved: true };
     this.#held.set(spec.key, held);
     try {

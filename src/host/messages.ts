@@ -67,7 +67,22 @@ export interface RefreshTask {
 export interface RevokeTask {
   op: 'revoke';
   key: string;
+  /** Also revoke the grant at the provider, where the provider supports that (ops). */
+  remote?: boolean;
 }
+/** Ops: the wall clock jumped (suspend, resume, a clock step): every account re-arms its timers. */
+export interface WakeTask {
+  op: 'wake';
+  shard: number;
+  now: number;
+}
+/** Ops, at shutdown: let refreshes in flight finish and store every grant still held only in memory. */
+export interface DrainTask {
+  op: 'drain';
+  shard: number;
+  timeoutMs: number;
+}
+export type OpsTask = WakeTask | DrainTask;
 export interface StatusTask {
   op: 'status';
   shard: number;
@@ -76,7 +91,59 @@ export interface CrashTask {
   op: 'crash';
   shard: number;
 }
-export type HostTask = AttachTask | SyncTask | TokenTask | GrantTask | RefreshTask | RevokeTask | StatusTask | CrashTask;
+/** Sign-in (src/signin/): the provider URL a browser is sent to for this account. */
+export interface SignInUrlTask {
+  op: 'signin-url';
+  key: string;
+  redirectUri: string;
+  state: string;
+  codeChallenge: string;
+}
+/** Sign-in: redeem the code the browser came back with; on success the grant is stored and the account is valid. */
+export interface SignInRedeemTask {
+  op: 'signin-redeem';
+  key: string;
+  code: string;
+  redirectUri: string;
+  codeVerifier: string;
+}
+/** Sign-in: start a device flow; answers with the code to show while the worker keeps polling. */
+export interface DeviceStartTask {
+  op: 'device-start';
+  key: string;
+  flow: string;
+}
+/** Sign-in: the outcome of a started device flow (answers when it ends). */
+export interface DeviceWaitTask {
+  op: 'device-wait';
+  key: string;
+  flow: string;
+}
+export interface DeviceCancelTask {
+  op: 'device-cancel';
+  key: string;
+  flow: string;
+}
+export type SignInTask = SignInUrlTask | SignInRedeemTask | DeviceStartTask | DeviceWaitTask | DeviceCancelTask;
+export type HostTask = AttachTask | SyncTask | TokenTask | GrantTask | RefreshTask | RevokeTask | StatusTask | CrashTask | SignInTask | OpsTask;
+
+/** How a sign-in step ended. `code` is a provider or mailtokend error code, `ok` on success. */
+export interface SignInOutcome {
+  ok: boolean;
+  code: string;
+  message: string;
+  state: AccountState | 'unknown';
+  /** Who signed in, as the provider named them (an address, not a secret). */
+  identity?: string;
+}
+export interface DeviceCodeShown {
+  userCode: string;
+  verificationUri: string;
+  message: string;
+  expiresInMs: number;
+}
+export type SignInUrlResult = { ok: true; url: string } | SignInOutcome;
+export type DeviceStartResult = { ok: true; prompt: DeviceCodeShown } | SignInOutcome;
 
 export type TokenResult =
   | { kind: 'token'; accessToken: string; expiresAt: number }
@@ -88,6 +155,19 @@ export interface ActionResult {
   state: AccountState | 'unknown';
   message: string;
   error?: AccountError;
+  /** `revoke --remote` only: what the provider did with the grant. */
+  remote?: RemoteRevokeOutcome;
+}
+
+/** The provider's side of `revoke --remote`. */
+export type RemoteRevokeOutcome = 'revoked' | 'already-invalid' | 'unsupported' | 'no-grant' | 'failed';
+
+/** What a shard did at shutdown (DrainTask). */
+export interface DrainResult {
+  /** Refreshes still in flight when the drain gave up. */
+  refreshing: number;
+  /** Rotated grants that could not be stored (they are lost with this process). */
+  unsaved: number;
 }
 
 /** One account as `status` shows it: no token, only facts about it. */
@@ -131,4 +211,17 @@ export interface WorkerLog {
   msg: string;
   fields: Record<string, string | number | boolean | undefined>;
 }
-export type HostMessage = AccountUpdate | AccountRemoved | WorkerLog;
+/**
+ * Every refresh attempt's outcome, for metrics: `result` is the outcome class,
+ * `providerMs` the time spent in the provider call (absent when none was made).
+ */
+export interface RefreshReport {
+  type: 'refresh';
+  key: string;
+  /** Provider section name (`google`, `microsoft`, or a custom section). */
+  provider: string;
+  result: 'ok' | 'transient' | 'revoked';
+  code?: string;
+  providerMs?: number;
+}
+export type HostMessage = AccountUpdate | AccountRemoved | WorkerLog | RefreshReport;

@@ -2,7 +2,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { KnownToken } from '../../actors/account.js';
 import { MailtokendError } from '../errors.js';
-import type { AccountSpec, AccountStatus, ActionResult, HostMessage, HostTask, TokenResult, WorkerSettings } from './messages.js';
+import type { AccountSpec, AccountStatus, ActionResult, DrainResult, HostMessage, HostTask, SignInTask, TokenResult, WorkerSettings } from './messages.js';
 import { shardOf } from './shard.js';
 
 interface PiscinaWorkerLike {
@@ -87,8 +87,39 @@ export class AccountPool {
     return this.#run({ op: 'refresh', key, waitMs }, this.shardOf(key)) as Promise<ActionResult>;
   }
 
-  revoke(key: string): Promise<ActionResult> {
-    return this.#run({ op: 'revoke', key }, this.shardOf(key)) as Promise<ActionResult>;
+  /** Forgets the grant; with `remote`, first revokes it at the provider where it can (ops). */
+  revoke(key: string, remote = false): Promise<ActionResult> {
+    return this.#run({ op: 'revoke', key, remote }, this.shardOf(key)) as Promise<ActionResult>;
+  }
+
+  /** The wall clock jumped: every account of every shard re-arms its timers at `now` (ops). */
+  async wake(now: number): Promise<void> {
+    const shards = [...Array(this.#options.workers).keys()];
+    await Promise.all(shards.map((shard) => this.#run({ op: 'wake', shard, now }, shard)));
+  }
+
+  /**
+   * Shutdown: every shard lets its refreshes in flight finish (bounded), stops
+   * its accounts and stores grants held only in memory. A shard that does not
+   * answer in time is counted as still refreshing.
+   */
+  async drain(timeoutMs: number): Promise<DrainResult> {
+    const shards = [...Array(this.#options.workers).keys()];
+    const late: DrainResult = { refreshing: 1, unsaved: 0 };
+    const parts = await Promise.all(
+      shards.map((shard) =>
+        Promise.race([
+          (this.#run({ op: 'drain', shard, timeoutMs }, shard) as Promise<DrainResult>).catch(() => late),
+          new Promise<DrainResult>((resolve) => setTimeout(resolve, timeoutMs + 2_000, late).unref()),
+        ]),
+      ),
+    );
+    return parts.reduce((sum, p) => ({ refreshing: sum.refreshing + p.refreshing, unsaved: sum.unsaved + p.unsaved }), { refreshing: 0, unsaved: 0 });
+  }
+
+  /** A sign-in step (src/signin/), run in the worker that holds the account; the caller knows the answer's type by `op`. */
+  signIn(task: SignInTask): Promise<unknown> {
+    return this.#run(task, this.shardOf(task.key));
   }
 
   async status(): Promise<AccountStatus[]> {
@@ -158,13 +189,23 @@ export class AccountPool {
   }
 
   #onWorkerDestroy(worker: PiscinaWorkerLike): void {
-    const shard = this.#shardOfWorker.get(worker.id);
+    // piscina's `id` is the thread's threadId, which Node sets to -1 once the
+    // thread has exited: a crashed worker is found as the shard whose thread
+    // is no longer among the pool's threads.
+    const shard = this.#shardOfWorker.get(worker.id) ?? this.#shardWithoutThread();
     if (shard === undefined) return;
-    this.#shardOfWorker.delete(worker.id);
+    const id = this.#workerOfShard.get(shard);
+    if (id !== undefined) this.#shardOfWorker.delete(id);
     this.#workerOfShard.delete(shard);
     if (this.#closing) return;
     this.#lostAt.set(shard, Date.now());
     this.#options.onWorkerLost(shard, 'worker thread exited');
+  }
+
+  #shardWithoutThread(): number | undefined {
+    const live = new Set(this.#piscina.threads.map((t) => t.threadId));
+    for (const [shard, id] of this.#workerOfShard) if (!live.has(id)) return shard;
+    return undefined;
   }
 
   async #allAttached(): Promise<void> {

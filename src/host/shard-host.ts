@@ -2,9 +2,11 @@ import type { MessagePort } from 'node:worker_threads';
 import { createActor, fromPromise, type Actor, type SnapshotFrom } from 'xstate';
 import { accountMachine, type KnownToken, type RefreshFailure, type RefreshSuccess } from '../../actors/account.js';
 import { answerAfterChange, answerFor, describeEvent, usableUntil, type AccountState, type AccountView } from '../../actors/answer.js';
+import { Redactor, scrubFields } from '../ops/redact.js';
+import { revokeAtProvider } from '../ops/remote-revoke.js';
 import type { GrantStore } from '../store/index.js';
 import { GrantKeeper } from './grant-keeper.js';
-import type { AccountSpec, AccountStatus, ActionResult, HostMessage, TokenResult, WorkerLog } from './messages.js';
+import type { AccountSpec, AccountStatus, ActionResult, DrainResult, HostMessage, RemoteRevokeOutcome, TokenResult, WorkerLog } from './messages.js';
 import { ProviderRegistry } from './provider-registry.js';
 
 type AccountMachine = typeof accountMachine;
@@ -39,10 +41,15 @@ export class ShardHost {
   readonly #grants: GrantKeeper;
   readonly #providers: ProviderRegistry;
   readonly #machine: AccountMachine;
+  /** This shard's secrets (refresh tokens never reach the main thread): scrubbed from its log records. */
+  readonly #redactor = new Redactor();
 
   constructor(port: MessagePort, store: GrantStore, workers: number) {
     this.#port = port;
-    this.#grants = new GrantKeeper(store, (level, msg, fields) => this.#log(level, msg, fields));
+    this.#grants = new GrantKeeper(store, (level, msg, fields) => this.#log(level, msg, fields), {
+      grantSeen: (key, refreshToken) => this.#redactor.remember(`refresh:${key}`, refreshToken),
+      refreshDone: (report) => this.#post({ type: 'refresh', ...report }),
+    });
     this.#providers = new ProviderRegistry(workers);
     this.#machine = accountMachine.provide({
       actors: {
@@ -96,12 +103,64 @@ export class ShardHost {
     return this.#settle(entry, waitMs, 'refresh requested');
   }
 
-  async revoke(key: string): Promise<ActionResult> {
+  /** The spec of an account of this shard (sign-in needs its provider and client). */
+  spec(key: string): AccountSpec | undefined {
+    return this.#entries.get(key)?.spec;
+  }
+
+  /**
+   * A sign-in delivered a new grant with an access token: the grant is stored
+   * first, then the actor takes the token (AUTHORIZED) and is `valid`.
+   */
+  async authorized(key: string, refreshToken: string, accessToken: string, expiresInMs: number): Promise<AccountState | 'unknown'> {
+    const entry = this.#entries.get(key);
+    if (!entry) return 'unknown';
+    await this.#grants.replace(entry.spec, refreshToken);
+    entry.actor.send({ type: 'AUTHORIZED', now: Date.now(), accessToken, expiresInMs });
+    return entry.actor.getSnapshot().value as AccountState;
+  }
+
+  async revoke(key: string, remote = false): Promise<ActionResult> {
     const entry = this.#entries.get(key);
     if (!entry) return unknown(key);
+    let outcome: RemoteRevokeOutcome | undefined;
+    let note = '';
+    if (remote) {
+      const refreshToken = this.#grants.refreshTokenOf(key);
+      const revocation = refreshToken
+        ? await revokeAtProvider(entry.spec, refreshToken)
+        : { outcome: 'no-grant' as const, message: 'no grant to revoke at the provider' };
+      outcome = revocation.outcome;
+      note = `; ${revocation.message}`;
+      if (outcome === 'failed') {
+        // Keeping the grant lets the operator try again; forgetting it would leave it alive at the provider.
+        const state = entry.actor.getSnapshot().value as AccountState;
+        return { ok: false, state, message: `remote revocation failed${note}; the grant is kept`, remote: outcome };
+      }
+    }
     const removed = await this.#grants.forget(key);
     entry.actor.send({ type: 'REVOKE', now: Date.now(), code: 'revoked-by-operator', message: 'grant removed with mailtokend revoke' });
-    return { ok: true, state: 'unauthenticated', message: removed ? 'grant removed' : 'no grant was stored' };
+    return { ok: true, state: 'unauthenticated', message: `${removed ? 'grant removed' : 'no grant was stored'}${note}`, remote: outcome };
+  }
+
+  /** The wall clock jumped (suspend/resume): every account re-arms its timers, lapsed tokens refresh. */
+  wake(now: number): void {
+    for (const entry of this.#entries.values()) entry.actor.send({ type: 'WAKE', now });
+  }
+
+  /**
+   * Shutdown: waits (bounded) for refreshes in flight, so a rotated refresh
+   * token is stored rather than lost with the process, then stops every actor
+   * and stores any grant still held only in memory.
+   */
+  async drain(timeoutMs: number): Promise<DrainResult> {
+    const deadline = Date.now() + timeoutMs;
+    const inFlight = () => [...this.#entries.values()].filter((e) => e.actor.getSnapshot().value === 'refreshing').length;
+    while (inFlight() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    const refreshing = inFlight();
+    for (const entry of this.#entries.values()) entry.actor.stop();
+    const unsaved = await this.#grants.flush();
+    return { refreshing, unsaved };
   }
 
   status(): AccountStatus[] {
@@ -126,6 +185,7 @@ export class ShardHost {
 
   async #start(spec: AccountSpec, token: KnownToken | undefined): Promise<void> {
     const hasGrant = await this.#grants.preload(spec.key);
+    this.#redactor.remember(`client:${spec.key}`, spec.clientSecret, 1);
     const entry: Entry = { spec, published: {} } as Entry;
     entry.actor = createActor(this.#machine, {
       input: { user: spec.key, refreshAheadMs: spec.refreshAheadMs, hasGrant, now: Date.now(), token },
@@ -145,7 +205,10 @@ export class ShardHost {
   #stop(entry: Entry, removed: boolean): void {
     entry.actor.stop();
     this.#entries.delete(entry.spec.key);
-    if (removed) this.#post({ type: 'removed', key: entry.spec.key });
+    if (removed) {
+      this.#post({ type: 'removed', key: entry.spec.key });
+      for (const kind of ['access', 'refresh', 'client']) this.#redactor.forget(`${kind}:${entry.spec.key}`);
+    }
   }
 
   async #refresh(key: string, signal: AbortSignal): Promise<RefreshSuccess> {
@@ -162,6 +225,7 @@ export class ShardHost {
     const before = entry.published;
     if (before.state === state && before.token === context.accessToken && before.errorAt === context.lastError?.at) return;
     entry.published = { state, token: context.accessToken, errorAt: context.lastError?.at };
+    this.#redactor.remember(`access:${entry.spec.key}`, context.accessToken);
     this.#post({
       type: 'account',
       key: entry.spec.key,
@@ -228,7 +292,7 @@ export class ShardHost {
   }
 
   #log(level: WorkerLog['level'], msg: string, fields: WorkerLog['fields']): void {
-    this.#post({ type: 'log', level, msg, fields });
+    this.#post({ type: 'log', level, msg: this.#redactor.scrub(msg), fields: scrubFields(this.#redactor, fields) });
   }
 }
 

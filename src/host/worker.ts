@@ -1,6 +1,7 @@
 import { workerData } from 'piscina';
 import { openFileStore, type GrantStore } from '../store/index.js';
-import type { ActionResult, AccountStatus, HostTask, TokenResult, WorkerSettings } from './messages.js';
+import { ShardSignIn } from '../signin/shard-signin.js';
+import type { ActionResult, AccountStatus, DeviceStartResult, DrainResult, HostTask, SignInOutcome, SignInUrlResult, TokenResult, WorkerSettings } from './messages.js';
 import { ShardHost } from './shard-host.js';
 
 /**
@@ -17,13 +18,24 @@ function openStore(): Promise<GrantStore> {
   return store;
 }
 
-/** Tasks that arrive while the shard is still loading wait for it. */
+// A replacement thread can receive tasks that were queued for its shard
+// while the old thread was gone before the main thread's `attach` task.
+let announceAttach: (attaching: Promise<ShardHost>) => void = () => undefined;
+const firstAttach = new Promise<ShardHost>((resolve, reject) => {
+  announceAttach = (attaching) => attaching.then(resolve, reject);
+});
+firstAttach.catch(() => undefined);
+
+/** Tasks that arrive while the shard is still loading (or not yet attached) wait for it. */
 function attached(): Promise<ShardHost> {
-  if (!host) throw new Error('worker not attached to a shard yet');
-  return host;
+  return host ?? firstAttach;
 }
 
-export default async function handle(task: HostTask): Promise<TokenResult | ActionResult | AccountStatus[] | null> {
+let signIns: ShardSignIn | undefined;
+
+export default async function handle(
+  task: HostTask,
+): Promise<TokenResult | ActionResult | AccountStatus[] | SignInOutcome | SignInUrlResult | DeviceStartResult | DrainResult | null> {
   switch (task.op) {
     case 'attach': {
       const { port, accounts, known } = task;
@@ -32,6 +44,7 @@ export default async function handle(task: HostTask): Promise<TokenResult | Acti
         await shardHost.sync(accounts, known);
         return shardHost;
       });
+      announceAttach(host);
       await host;
       return null;
     }
@@ -45,9 +58,21 @@ export default async function handle(task: HostTask): Promise<TokenResult | Acti
     case 'refresh':
       return (await attached()).refresh(task.key, task.waitMs);
     case 'revoke':
-      return (await attached()).revoke(task.key);
+      return (await attached()).revoke(task.key, task.remote === true);
+    case 'wake':
+      (await attached()).wake(task.now);
+      return null;
+    case 'drain':
+      return (await attached()).drain(task.timeoutMs);
     case 'status':
       return (await attached()).status();
+    case 'signin-url':
+    case 'signin-redeem':
+    case 'device-start':
+    case 'device-wait':
+    case 'device-cancel':
+      signIns ??= new ShardSignIn(await attached());
+      return signIns.handle(task);
     case 'crash':
       if (!settings.debugCommands) throw new Error('debug commands are disabled');
       // Ends this thread only; piscina replaces it and the pool re-attaches the shard.

@@ -83,7 +83,8 @@ export class MicrosoftProvider implements ProviderClient {
   }
 }
 
-async function fetchMetadata(authority: string, signal: AbortSignal): Promise<string> {
+/** The authority's OpenID metadata, as msal-node's `authorityMetadata` wants it (one GET). */
+export async function fetchMetadata(authority: string, signal: AbortSignal): Promise<string> {
   const url = `${authority}/v2.0/.well-known/openid-configuration`;
   const trace: ResponseTrace = {};
   const response = await tracedNetworkClient(signal, trace).sendGetRequestAsync<Record<string, unknown>>(url);
