@@ -7,10 +7,15 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { writeFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { ClockWatch } from '../src/ops/clock-watch.js';
+import { createLogger } from '../src/log.js';
 import { installOps } from '../src/ops/index.js';
+import { SystemdNotifier } from '../src/ops/systemd.js';
 import type { ActionResult } from '../src/host/messages.js';
 import type { RefreshAllSummary } from '../src/ops/refresh-all.js';
 import { startEmulator } from '../emulator/index.js';
@@ -53,6 +58,34 @@ test('ClockWatch: a suspend (wall moves, monotonic does not) and a clock stepped
     [2 * 3600_000, 1_000_000 + 2 * 3600_000 + 2_000],
     [-62_000, 1_000_000 + 2 * 3600_000 + 4_000 - 60_000],
   ]);
+});
+
+test('SystemdNotifier: silent without NOTIFY_SOCKET; a missing systemd-notify is reported once, never thrown', async () => {
+  const lines: string[] = [];
+  const log = createLogger('debug', 'json', new (class extends Writable {
+    override _write(c: Buffer, _e: BufferEncoding, cb: () => void) {
+      lines.push(c.toString());
+      cb();
+    }
+  })());
+  const spawned: string[][] = [];
+  const fakeSpawn = ((_cmd: string, args: string[]) => {
+    spawned.push(args);
+    const child = new EventEmitter() as EventEmitter & { kill(): void; stderr: null };
+    child.kill = () => undefined;
+    child.stderr = null;
+    setImmediate(() => child.emit('error', Object.assign(new Error('spawn systemd-notify ENOENT'), { code: 'ENOENT' })));
+    return child;
+  }) as unknown as typeof spawn;
+  const off = new SystemdNotifier({}, log, fakeSpawn);
+  await off.ready('x');
+  assert.is(off.enabled, false);
+  assert.equal(spawned, []);
+  const on = new SystemdNotifier({ NOTIFY_SOCKET: '/run/systemd/notify' }, log, fakeSpawn);
+  await on.ready('serving 1 accounts on 1 sockets');
+  await on.stopping();
+  assert.equal(spawned, [['--ready', `--pid=${process.pid}`, '--status=serving 1 accounts on 1 sockets']]);
+  assert.is(lines.filter((l) => l.includes('systemd-notify is not installed')).length, 1);
 });
 
 const ACCOUNTS: InProcessAccount[] = [

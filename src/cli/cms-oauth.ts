@@ -33,7 +33,9 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const MAX_REPLY_BYTES = 64 * 1024;
 
 const USAGE = `usage: ${PROG} [-h] --user USER [--cms_sock PATH] [--proto {SMTP,IMAP,POP}]
-                 [--output {xoauth2,xoauth2-b64,token,oauthbearer}] [--no_newline]`;
+                 [--output {xoauth2,xoauth2-b64,token,oauthbearer}] [--no_newline]
+                 [--test-smtp HOST[:PORT] | --test-imap HOST[:PORT]] [--ca FILE]
+                 [--tls {starttls,implicit}]`;
 
 const HELP = `${USAGE}
 
@@ -57,13 +59,26 @@ options:
                         oauthbearer: the RFC 7628 OAUTHBEARER string
   --no_newline          do not print a newline after the output (also
                         --no-newline)
+  --test-smtp HOST[:PORT]
+                        instead of printing the token, log in to this SMTP
+                        server with it (default port 587) and print the
+                        dialogue; exit 0 only when the server accepts it
+  --test-imap HOST[:PORT]
+                        the same with an IMAP server (default port 993)
+  --ca FILE             also trust this CA (PEM) for the test login
+  --tls {starttls,implicit}
+                        for the test login: implicit TLS (default on ports
+                        465 and 993) or STARTTLS (default elsewhere)
+
+With --test-smtp/--test-imap the token is asked for that protocol, and
+--output oauthbearer logs in with OAUTHBEARER instead of XOAUTH2.
 `;
 
 // The argparse rules of CMS's client: `--opt VALUE` or `--opt=VALUE`, any
 // unambiguous prefix of a long option, last one wins, `-h` / `--help` at once.
 // Plus our dashed spellings. Hand-rolled: node:util's parseArgs knows no
 // prefixes, and importing it costs start-up time.
-type OptName = 'user' | 'cms_sock' | 'proto' | 'output' | 'no_newline' | 'help';
+type OptName = 'user' | 'cms_sock' | 'proto' | 'output' | 'no_newline' | 'help' | 'test_smtp' | 'test_imap' | 'ca' | 'tls';
 const TAKES_VALUE: Readonly<Record<OptName, boolean>> = {
   user: true,
   cms_sock: true,
@@ -71,6 +86,10 @@ const TAKES_VALUE: Readonly<Record<OptName, boolean>> = {
   output: true,
   no_newline: false,
   help: false,
+  test_smtp: true,
+  test_imap: true,
+  ca: true,
+  tls: true,
 };
 const LONG_NAMES: Readonly<Record<string, OptName>> = {
   user: 'user',
@@ -81,6 +100,12 @@ const LONG_NAMES: Readonly<Record<string, OptName>> = {
   no_newline: 'no_newline',
   'no-newline': 'no_newline',
   help: 'help',
+  'test-smtp': 'test_smtp',
+  test_smtp: 'test_smtp',
+  'test-imap': 'test_imap',
+  test_imap: 'test_imap',
+  ca: 'ca',
+  tls: 'tls',
 };
 
 function longOption(name: string): OptName {
@@ -165,6 +190,8 @@ interface Options {
   proto: Proto;
   output: Output;
   newline: boolean;
+  /** --test-smtp / --test-imap: log in to this server instead of printing. */
+  test?: { kind: 'smtp' | 'imap'; target: string; ca: string | undefined; tls: 'starttls' | 'implicit' | undefined };
 }
 
 function parseOptions(argv: readonly string[], env: CmsOauthIo['env']): Options | 'help' {
@@ -184,7 +211,20 @@ function parseOptions(argv: readonly string[], env: CmsOauthIo['env']): Options 
   // CMS requires --cms_sock; we default to the daemon's default socket.
   const sock = values.cms_sock ?? defaultSocket(env);
   if (sock === undefined) throw new UsageError('--cms_sock is required: neither XDG_RUNTIME_DIR nor HOME is set');
-  return { user, sock, proto: proto as Proto, output: output as Output, newline: values.no_newline === undefined };
+  const opts: Options = { user, sock, proto: proto as Proto, output: output as Output, newline: values.no_newline === undefined };
+  const { test_smtp: smtpTarget, test_imap: imapTarget, tls } = values;
+  if (smtpTarget !== undefined && imapTarget !== undefined) throw new UsageError('argument --test-imap: not allowed with argument --test-smtp');
+  if (tls !== undefined && tls !== 'starttls' && tls !== 'implicit') {
+    throw new UsageError(`argument --tls: invalid choice: "${escapeForLog(tls)}" (choose from starttls, implicit)`);
+  }
+  const target = smtpTarget ?? imapTarget;
+  if (target !== undefined) {
+    opts.test = { kind: smtpTarget !== undefined ? 'smtp' : 'imap', target, ca: values.ca, tls };
+    opts.proto = smtpTarget !== undefined ? 'SMTP' : 'IMAP';
+  } else if (values.ca !== undefined || tls !== undefined) {
+    throw new UsageError(`argument --${values.ca !== undefined ? 'ca' : 'tls'}: only with --test-smtp or --test-imap`);
+  }
+  return opts;
 }
 
 /**
@@ -301,6 +341,20 @@ export async function main(argv: readonly string[], io: CmsOauthIo): Promise<num
     // Never echo the reply: it may hold a token.
     io.stderr.write(`${PROG}: invalid reply (${result.reply.length} bytes) from ${sock}: not an XOAUTH2 string\n`);
     return 1;
+  }
+  if (opts.test !== undefined) {
+    // Loaded only here: the token-printing path keeps its start-up time.
+    const { probe } = await import('./cms-oauth-probe.js');
+    const oauthbearerMode = opts.output === 'oauthbearer';
+    return probe({
+      ...opts.test,
+      user: parsed.user,
+      mechanism: oauthbearerMode ? 'OAUTHBEARER' : 'XOAUTH2',
+      response: oauthbearerMode ? oauthbearer(parsed.user, parsed.token) : result.reply.toString('utf8'),
+      timeoutMs: io.timeoutMs ?? DEFAULT_TIMEOUT_MS * 3,
+      out: (line) => io.stdout.write(Buffer.from(`${line}\n`)),
+      err: (line) => io.stderr.write(`${line}\n`),
+    });
   }
   const out = render(opts, result.reply, parsed.user, parsed.token);
   io.stdout.write(opts.newline ? Buffer.concat([out, Buffer.from('\n')]) : out);

@@ -1,5 +1,6 @@
 import { loadConfig, defaultConfigPath, ConfigError, type Config } from '../config/index.js';
 import { MailtokendError } from '../errors.js';
+import { scrubText } from '../ops/redact.js';
 
 /** sysexits.h codes, so service managers and scripts can tell failures apart. */
 export const EXIT = { ok: 0, failure: 1, usage: 64, unavailable: 69, software: 70, config: 78 } as const;
@@ -32,9 +33,9 @@ export function fail(error: unknown): number {
     return EXIT.usage;
   }
   if (error instanceof MailtokendError) {
-    process.stderr.write(`mailtokend: ${error.message} [${error.code}]\n`);
+    process.stderr.write(scrubText(`mailtokend: ${error.message} [${error.code}]\n`));
     return error.code === 'admin-unreachable' ? EXIT.unavailable : EXIT.failure;
   }
-  process.stderr.write(`mailtokend: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(scrubText(`mailtokend: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`));
   return EXIT.software;
 }

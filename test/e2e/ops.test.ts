@@ -11,6 +11,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Harness, sendRaw, tokenInXoauth2, waitUntil, type RunResult } from '../helpers/daemon.js';
 import { ClientLoop, fetchMetrics, metricValue, opsConfigText, Tally, webUrl } from '../helpers/ops.js';
@@ -156,11 +158,23 @@ async function reloadWhileServing(): Promise<void> {
   await ask('mua', 'IMAP', BOB, 'ok');
   await ask('mua', 'SMTP', CAROL, 'account-not-allowed');
 
+  // A client connected to the socket being changed, with its request not yet sent.
+  const open = connect({ path: h.socket('mua'), allowHalfOpen: true });
+  await once(open, 'connect');
+  const openReply = new Promise<Buffer>((resolve) => {
+    const chunks: Buffer[] = [];
+    open.on('data', (c: Buffer) => chunks.push(c));
+    open.on('close', () => resolve(Buffer.concat(chunks)));
+  });
+
   h.writeConfig(configWith({ accounts: [ALICE, BOB, CAROL, DAVE, FRANK], mua: [ALICE, CAROL] }));
   const reload = await cli(['reload']);
   assert.is(reload.code, 0, reload.stderr);
   assert.match(reload.out, /reloaded .*config\.toml: 5 accounts, 2 sockets/);
-  await sleep(200);
+  // The connection opened before the reload was not dropped; its request is judged by the new rules.
+  open.end(`IMAP ${CAROL}`);
+  assert.ok(tokenInXoauth2(await openReply, CAROL), 'the connection open across the reload got its token');
+  tally.add(h.socket('mua'), 'IMAP', 'ok');
 
   // Removed: gone from status and refused; added: present, unauthenticated until a grant comes.
   const rows = await h.status();
@@ -200,6 +214,11 @@ test('a worker crash is survived and counted; /metrics agrees with every request
     assert.equal(report.failures, []);
     tally.add(h.socket('mta'), 'SMTP', 'ok', report.ok);
   }
+
+  // Every account with a grant, paced; the two without one are skipped.
+  const all = await cli(['refresh', '--all', '--rate', '20']);
+  assert.is(all.code, 0, all.stderr);
+  assert.match(all.out, /refreshed 3 of 3 accounts in [\d.]+ s, 0 failed, 2 skipped/);
 
   const base = webUrl(h.daemon!);
   const { samples, contentType, text } = await fetchMetrics(base);
