@@ -12,6 +12,7 @@ import { google as ids, googleSub } from './ids.js';
 import { atHash } from './jwt.js';
 import { authorize, pkceMatches } from './signin.js';
 import type { Grant } from './store.js';
+import { JWT_BEARER, jwtBearer } from './google-app-only.js';
 
 export const GOOGLE_PREFIX = '/google';
 const ISSUER = 'https://accounts.google.com';
@@ -114,6 +115,8 @@ function exchange(ctx: Ctx, form: URLSearchParams, clientId: string): Reply {
 export function googleToken(ctx: Ctx, req: Req): Reply {
   if (req.method !== 'POST') return googleError(405, 'invalid_request', 'Invalid HTTP method. Use POST.');
   const f = req.form;
+  // Service accounts: the signed assertion is the client authentication (emulator/google-app-only.ts).
+  if (f.get('grant_type') === JWT_BEARER) return jwtBearer(ctx, req);
   const basic = basicAuth(req);
   const clientId = f.get('client_id') ?? basic?.id;
   if (!clientId) return googleError(400, 'invalid_request', 'Could not determine client ID from request.');

@@ -12,6 +12,7 @@ import { createSigner } from './jwt.js';
 import { parseScopes, tenantIdFor } from './ms-scopes.js';
 import { EmulatorServer } from './server.js';
 import { Store } from './store.js';
+import { changeServiceAccount, issueServiceAccountKey } from './google-app-only.js';
 import type { Emulator, EmulatorOptions, GrantRequest } from './types.js';
 
 export type * from './types.js';
@@ -102,6 +103,8 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
     setDeviceUser: (user) => {
       store.deviceUser = user;
     },
+    issueServiceAccountKey: (r) => issueServiceAccountKey(ctx, r),
+    changeServiceAccount: (email, change) => changeServiceAccount(ctx, email, change),
     close: () => server.close(),
   };
   server.admin = adminHandler(emu);

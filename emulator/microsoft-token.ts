@@ -10,6 +10,7 @@ import { newGuid } from './ids.js';
 import { msTokenReply } from './ms-issue.js';
 import { grantFor, parseScopes, tenantIdFor, validTenant, type ParsedScopes } from './ms-scopes.js';
 import { pkceMatches } from './signin.js';
+import { clientCredentials } from './ms-app-only.js';
 
 export function correlationOf(req: Req): string {
   const h = req.headers['client-request-id'];
@@ -170,6 +171,11 @@ export function msToken(ctx: Ctx, req: Req, tenant: string): Reply {
   }
   const grantType = req.form.get('grant_type');
   if (!grantType) return fail(missing('grant_type'));
+  if (grantType === 'client_credentials') {
+    // App-only: its own client checks (secret or certificate assertion), emulator/ms-app-only.ts.
+    const out = clientCredentials(ctx, req, tenant, correlationId);
+    return 'code' in out ? fail(out) : out;
+  }
   const client = checkClient(ctx, req, tenant);
   if ('code' in client) return fail(client);
   let out: Reply | AadError;

@@ -2,6 +2,7 @@
  * Public types of the provider emulator. Other modules and tests depend on
  * these shapes: members may be added, never renamed.
  */
+import type { ServiceAccountKeyFile, ServiceAccountRequest } from './google-app-only.js';
 
 export type Provider = 'google' | 'microsoft';
 
@@ -56,6 +57,14 @@ export interface ClientRegistration {
   redirectUris?: string[];
   /** Microsoft home tenant (GUID or domain) of the app; informational. */
   tenant?: string;
+  /** Microsoft client credentials: PEM certificate whose key signs client assertions (emulator/ms-app-only.ts). */
+  certificate?: string;
+  /**
+   * Microsoft client credentials: tenants where the app has a service principal
+   * with admin consent. Absent: every tenant. A tenant outside the list answers
+   * AADSTS700016 (app not found in the directory).
+   */
+  appTenants?: string[];
 }
 
 export interface GrantRequest {
@@ -145,5 +154,9 @@ export interface Emulator {
   approveDevice(userCode: string, user: string, opts?: { deny?: boolean }): void;
   /** User who approves device codes requested from now on without approveDevice; undefined: nobody. */
   setDeviceUser(user: string | undefined): void;
+  /** Google: a new key (JSON key file) for a service account with domain-wide delegation (emulator/google-app-only.ts). */
+  issueServiceAccountKey(r: ServiceAccountRequest): ServiceAccountKeyFile;
+  /** Google: disable or delete a service account, or delete one of its keys, as an admin would. */
+  changeServiceAccount(email: string, change: { disabled?: boolean; deleteKey?: string; deleted?: boolean }): void;
   close(): Promise<void>;
 }

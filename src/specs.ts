@@ -17,6 +17,9 @@ export function accountSpecs(config: Config): AccountSpec[] {
       tenant: account.tenant,
       protocols: account.protocols,
       refreshAheadMs: account.refreshAheadMs,
+      ...(account.auth !== undefined && { auth: account.auth }),
+      ...(account.certificate !== undefined && { certificate: account.certificate }),
+      ...(account.serviceAccount !== undefined && { serviceAccount: account.serviceAccount }),
     };
   });
 }

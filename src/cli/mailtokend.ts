@@ -18,6 +18,7 @@ commands:
   revoke USER       forget USER's grant (--remote: also at the provider)
   reload            make the daemon re-read its config (as SIGHUP, but reports)
   shutdown          stop the daemon cleanly (as SIGTERM, waits for the exit)
+  graph             print the account machine as Mermaid (--dot: Graphviz)
   login USER        sign USER in (browser; --device or --paste without one)
 
 common options:
@@ -66,6 +67,10 @@ const COMMANDS: Record<string, () => Promise<{ run: Command; help: string }>> = 
   shutdown: async () => {
     const m = await import('./shutdown.js');
     return { run: m.shutdown, help: m.SHUTDOWN_HELP };
+  },
+  graph: async () => {
+    const m = await import('./graph.js');
+    return { run: (argv) => m.graph(argv), help: m.GRAPH_HELP };
   },
 };
 

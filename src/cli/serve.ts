@@ -10,14 +10,19 @@ export const SERVE_HELP = `usage: mailtokend serve [--config FILE]
 Run the daemon in the foreground: load the config, bring every account up
 from the grant store, and serve tokens on the configured sockets.
 SIGTERM / SIGINT stop it cleanly (requests in flight are answered);
-SIGHUP re-reads the config and applies the difference.`;
+SIGHUP re-reads the config and applies the difference.
+
+--inspect  developers: send every account's transitions to a Stately
+           inspector relay ($MAILTOKEND_INSPECT_URL, default
+           ws://localhost:8090); see doc/dashboard.md. Off by default.`;
 
 export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } }, strict: true });
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, inspect: { type: 'boolean' } }, strict: true });
   const path = configPathFrom(values.config, env);
   const config = await readConfig(path, env);
   const log = createLogger(config.logLevel, logFormatFor(env, process.stdout));
-  const daemon = await startDaemon(config, log, env, FEATURES);
+  // --inspect reaches the dashboard feature (src/dashboard/inspect.ts) through the daemon's env.
+  const daemon = await startDaemon(config, log, values.inspect ? { ...env, MAILTOKEND_INSPECT: '1' } : env, FEATURES);
 
   let reloading = Promise.resolve();
   process.on('SIGHUP', () => {

@@ -4,9 +4,14 @@ import type { AccountStatus } from '../host/messages.js';
 import { configPathFrom, EXIT, readConfig, UsageError } from './context.js';
 
 export const STATUS_HELP = `usage: mailtokend status [USER...] [--state STATE] [--provider NAME] [--json] [--config FILE]
+       mailtokend status USER... --history [--json]
 
 One row per account: address, provider, state, when the access token
-expires, the last refresh and the last error. Never shows a token.`;
+expires, the last refresh and the last error. Never shows a token.
+
+--history  the last 100 transitions of each USER since the daemon started:
+           time, event, from → to, and the error it brought (as the
+           dashboard shows them)`;
 
 function ago(ms: number | undefined, now: number): string {
   if (ms === undefined) return '-';
@@ -19,10 +24,11 @@ function ago(ms: number | undefined, now: number): string {
 export async function status(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, state: { type: 'string' }, provider: { type: 'string' } },
+    options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, state: { type: 'string' }, provider: { type: 'string' }, history: { type: 'boolean' } },
     allowPositionals: true,
   });
   const config = await readConfig(configPathFrom(values.config, env), env);
+  if (values.history) return (await import('./status-history.js')).statusHistory(config.adminSocket, positionals, values.json === true);
   const wanted = new Set(positionals.map((u) => u.toLowerCase()));
   const states = ['unauthenticated', 'valid', 'refreshing', 'expired'];
   if (values.state && !states.includes(values.state)) throw new UsageError(`--state must be one of ${states.join(', ')}`);

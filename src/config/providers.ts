@@ -1,5 +1,6 @@
 import { quote } from './fields.js';
 import type { Report } from './report.js';
+import { appOnlyDefaults, type AppOnlyInput } from '../secrets/app-only-config.js';
 import { googleProviderSchema, microsoftProviderSchema, tableSchema } from './schema.js';
 import type { GoogleProviderConfig, MicrosoftProviderConfig, ProviderConfig, ProviderType } from './types.js';
 
@@ -83,7 +84,7 @@ function providerType(name: string, type: unknown, report: Report): ProviderType
   return type;
 }
 
-interface CommonInput {
+interface CommonInput extends AppOnlyInput {
   client_id?: string | undefined;
   client_secret?: string | undefined;
   redirect_uri?: string | undefined;
@@ -97,6 +98,7 @@ function common(name: string, input: CommonInput) {
     ...(input.client_secret !== undefined && { clientSecret: input.client_secret }),
     ...(input.redirect_uri !== undefined && { redirectUri: input.redirect_uri }),
     maxConcurrentRefreshes: input.max_concurrent_refreshes ?? DEFAULT_MAX_CONCURRENT_REFRESHES,
+    ...appOnlyDefaults(input),
   };
 }
 

@@ -8,6 +8,7 @@ import { resolveProviders, type ResolvedProviders } from './providers.js';
 import { Report } from './report.js';
 import { accountSchema, rootSchema, tableArraySchema, tableSchema, webSchema, type AccountInput } from './schema.js';
 import { resolveSockets } from './sockets.js';
+import { resolveAppOnly } from '../secrets/app-only-config.js';
 import { PROTOS, type AccountConfig, type Config, type SocketConfig } from './types.js';
 
 /** Under exim's 5 s readsocket timeout, so exim sees our answer rather than its own timeout. */
@@ -44,7 +45,7 @@ export function resolveConfig(doc: Record<string, unknown>, file: string, env: E
   const resolved = resolveProviders(doc['provider'], report);
   const providers = resolved.providers;
   const sockets = resolveSockets(doc['socket'], env, stateDir, adminSocket, report);
-  const accounts = resolveAccounts(doc['account'], resolved, refreshAheadMs, report);
+  const accounts = resolveAccounts(doc['account'], resolved, refreshAheadMs, report, env);
   servedProtocols(accounts, sockets, report);
 
   if (report.errors.length > 0) throw new ConfigError(CONFIG_INVALID, file, byLine(report.errors));
@@ -78,6 +79,7 @@ function resolveAccounts(
   providers: ResolvedProviders,
   refreshAheadMs: number,
   report: Report,
+  env: Env,
 ): AccountConfig[] {
   const tables = raw === undefined ? [] : (report.check(tableArraySchema, raw, ['account']) ?? []);
   if (tables.length === 0) report.warn(['account'], 'no [[account]] is configured; the daemon will serve nothing');
@@ -94,7 +96,7 @@ function resolveAccounts(
     } else {
       seen.set(key, index);
     }
-    const account = resolveAccount(input, index, providers, refreshAheadMs, report);
+    const account = resolveAccount(input, index, providers, refreshAheadMs, report, env);
     if (account !== undefined) accounts.push(account);
   });
   return accounts;
@@ -106,6 +108,7 @@ function resolveAccount(
   { providers, broken }: ResolvedProviders,
   refreshAheadMs: number,
   report: Report,
+  env: Env,
 ): AccountConfig | undefined {
   const at = ['account', index];
   if (broken.has(input.provider)) return undefined;
@@ -116,16 +119,18 @@ function resolveAccount(
   }
   const provider = providers[input.provider]!;
   const section = `[provider.${formatKeyPath([input.provider])}]`;
-  const clientId = input.client_id ?? provider.clientId;
-  const clientSecret = input.client_secret ?? provider.clientSecret;
-  let ok = true;
+  // Secrets from *_file / *_env / *_cmd, and app-only credentials (src/secrets/app-only-config.ts).
+  const appOnly = resolveAppOnly(input, provider, input.user, at, report, env);
+  const clientSecret = appOnly?.clientSecret;
+  const clientId = input.client_id ?? provider.clientId ?? appOnly?.serviceAccount?.clientEmail;
+  let ok = appOnly !== undefined;
   if (clientId === undefined) {
     report.error([...at, 'client_id'], `no client_id for ${input.user}: set client_id here or in ${section}`);
     ok = false;
   }
   if (provider.type === 'google') {
     // Google refuses a token refresh without the secret, even for "installed" apps.
-    if (clientSecret === undefined) {
+    if (clientSecret === undefined && appOnly?.auth !== 'service_account' && appOnly !== undefined) {
       report.error([...at, 'client_secret'], `no client_secret for ${input.user}: Google requires one; set it here or in ${section}`);
       ok = false;
     }
@@ -146,6 +151,9 @@ function resolveAccount(
     ...(provider.type === 'microsoft' && { tenant: input.tenant ?? provider.tenant }),
     refreshAheadMs: input.refresh_ahead ?? refreshAheadMs,
     ...(input.login_as !== undefined && { loginAs: input.login_as }),
+    ...(appOnly?.auth !== undefined && { auth: appOnly.auth }),
+    ...(appOnly?.certificate !== undefined && { certificate: appOnly.certificate }),
+    ...(appOnly?.serviceAccount !== undefined && { serviceAccount: appOnly.serviceAccount }),
     protocols: [],
   };
 }

@@ -54,6 +54,25 @@ export const socketSchema = z.strictObject({
   accounts: z.array(accountPattern).min(1).optional(),
 });
 
+/** How an account gets tokens: a user's sign-in (default) or app-only credentials (doc/app-only.md). */
+export const AUTH_KINDS = ['user', 'client_credentials', 'service_account'] as const;
+
+/** Secrets may come from a file, an environment variable or a command instead of the config (src/secrets/). */
+const secretKeys = {
+  client_secret_file: pathText.optional(),
+  client_secret_env: text().optional(),
+  client_secret_cmd: notifyCommand,
+};
+
+/** App-only credentials, on an account or a provider section. */
+const appOnlyKeys = {
+  ...secretKeys,
+  auth: z.enum(AUTH_KINDS).optional(),
+  certificate_file: pathText.optional(),
+  private_key_file: pathText.optional(),
+  service_account_file: pathText.optional(),
+};
+
 export const accountSchema = z.strictObject({
   user: address,
   provider: text(),
@@ -62,6 +81,7 @@ export const accountSchema = z.strictObject({
   tenant: tenant.optional(),
   refresh_ahead: duration(),
   login_as: address.optional(),
+  ...appOnlyKeys,
 });
 
 const providerCommon = {
@@ -71,6 +91,7 @@ const providerCommon = {
   client_secret: text().optional(),
   redirect_uri: url('any').optional(),
   max_concurrent_refreshes: integer(1, 1000).optional(),
+  ...appOnlyKeys,
 };
 
 export const googleProviderSchema = z.strictObject({

@@ -70,6 +70,12 @@ export interface AccountConfig {
   refreshAheadMs: number;
   /** Reserved for Microsoft shared mailboxes. */
   loginAs?: string;
+  /** How tokens are obtained; absent means a user's sign-in (refresh grant). */
+  auth?: AppOnlyAuth;
+  /** Microsoft client credentials with a certificate (signed client assertion). */
+  certificate?: CertificateCredential;
+  /** Google service account key (domain-wide delegation). */
+  serviceAccount?: ServiceAccountKey;
   /**
    * Union of the protocols of every socket that serves this user; it decides
    * which scopes are asked for. [] (with a warning) when no socket serves it.
@@ -77,7 +83,41 @@ export interface AccountConfig {
   protocols: Proto[];
 }
 
+/** App-only credentials (doc/app-only.md): no refresh grant, the daemon holds the app's own credentials. */
+export type AppOnlyAuth = 'client_credentials' | 'service_account';
+
+export interface CertificateCredential {
+  /** PEM private key; a secret. */
+  privateKey: string;
+  /** SHA-256 thumbprint of the certificate, hex, as msal-node's `thumbprintSha256` wants it. */
+  thumbprintSha256: string;
+  /** The certificate chain in PEM, sent as x5c (subject name / issuer authentication). */
+  certificate: string;
+}
+
+export interface ServiceAccountKey {
+  clientEmail: string;
+  /** PEM private key; a secret. */
+  privateKey: string;
+  privateKeyId?: string;
+  /** The key file's token_uri, else Google's. */
+  tokenUri?: string;
+}
+
+/** Account keys a provider section may set for its accounts, kept raw and resolved per account. */
+export interface ProviderAppOnlyDefaults {
+  auth?: 'user' | AppOnlyAuth;
+  clientSecretFile?: string;
+  clientSecretEnv?: string;
+  clientSecretCmd?: string[];
+  certificateFile?: string;
+  privateKeyFile?: string;
+  serviceAccountFile?: string;
+}
+
 interface ProviderCommon {
+  /** Defaults for the app-only keys of the accounts that name this section. */
+  appOnly?: ProviderAppOnlyDefaults;
   name: string;
   clientId?: string;
   clientSecret?: string;

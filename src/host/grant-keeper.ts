@@ -1,5 +1,5 @@
 import type { RefreshFailure, RefreshSuccess } from '../../actors/account.js';
-import { ProviderError } from '../providers/index.js';
+import { ProviderError, type ProviderAccount } from '../providers/index.js';
 import { googleScopes, microsoftScopes } from '../providers/scopes.js';
 import { StoreCorruptError, type GrantStore, type StoredGrant } from '../store/index.js';
 import type { AccountSpec, RefreshReport, WorkerLog } from './messages.js';
@@ -103,6 +103,7 @@ export class GrantKeeper {
     const held = this.#held.get(spec.key);
     const report = (result: RefreshReport['result'], code?: string, providerMs?: number) =>
       this.observer.refreshDone?.({ key: spec.key, provider: spec.provider.name, result, code, providerMs });
+    if (spec.auth !== undefined) return this.#acquireAppOnly(spec, signal, providers, report);
     if (held?.corrupt) {
       report('revoked', 'store-corrupt');
       throw refusal('revoked', 'store-corrupt', held.corrupt);
@@ -147,6 +148,47 @@ export class GrantKeeper {
     return { accessToken: outcome.accessToken, expiresInMs: outcome.expiresInMs, now: Date.now() };
   }
 
+  /**
+   * App-only credentials: no refresh grant, the provider re-acquires a token
+   * from the app's own credentials (doc/app-only.md). Refusals (bad secret,
+   * unknown tenant, missing consent, disabled service account) come back as
+   * `revoked` and leave the account unauthenticated with the provider's error.
+   */
+  async #acquireAppOnly(
+    spec: AccountSpec,
+    signal: AbortSignal,
+    providers: ProviderRegistry,
+    report: (result: RefreshReport['result'], code?: string, providerMs?: number) => void,
+  ): Promise<RefreshSuccess> {
+    const { client, limiter } = providers.get(spec.provider);
+    if (client.acquireAppOnly === undefined) {
+      report('revoked', 'unsupported');
+      throw refusal('revoked', 'unsupported', `provider ${spec.provider.name} has no app-only credentials`);
+    }
+    let release: () => void;
+    try {
+      release = await limiter.acquire(signal);
+    } catch {
+      throw refusal('transient', 'cancelled', 'refresh cancelled while waiting for a provider slot');
+    }
+    const started = performance.now();
+    try {
+      const outcome = await client.acquireAppOnly(providerAccount(spec), signal);
+      report('ok', undefined, performance.now() - started);
+      return { accessToken: outcome.accessToken, expiresInMs: outcome.expiresInMs, now: Date.now() };
+    } catch (error) {
+      const ms = performance.now() - started;
+      if (error instanceof ProviderError) {
+        report(error.kind, error.providerCode, ms);
+        throw refusal(error.kind, error.providerCode, error.message, error.retryAfterMs);
+      }
+      report('transient', 'internal', ms);
+      throw refusal('transient', 'internal', error instanceof Error ? error.message : 'refresh failed');
+    } finally {
+      release();
+    }
+  }
+
   async #keepRotated(spec: AccountSpec, previous: StoredGrant, refreshToken: string, scopes: string[]): Promise<void> {
     const input = { provider: spec.provider.name, refreshToken, scopes: scopes.length > 0 ? scopes : previous.scopes };
     this.observer.grantSeen?.(spec.key, refreshToken);
@@ -182,6 +224,21 @@ export class GrantKeeper {
     }, PERSIST_RETRY_MS);
     timer.unref();
   }
+}
+
+function providerAccount(spec: AccountSpec): ProviderAccount {
+  return {
+    user: spec.user,
+    loginAs: spec.loginAs,
+    providerName: spec.provider.name,
+    clientId: spec.clientId,
+    clientSecret: spec.clientSecret,
+    tenant: spec.tenant,
+    protocols: spec.protocols,
+    ...(spec.auth !== undefined && { auth: spec.auth }),
+    ...(spec.certificate !== undefined && { certificate: spec.certificate }),
+    ...(spec.serviceAccount !== undefined && { serviceAccount: spec.serviceAccount }),
+  };
 }
 
 function scopesOf(spec: AccountSpec): string[] {

@@ -1,7 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { AccountError, KnownToken } from '../../actors/account.js';
 import type { AccountState, RequestFailureCode } from '../../actors/answer.js';
-import type { Proto, ProviderConfig } from '../config/types.js';
+import type { AppOnlyAuth, CertificateCredential, Proto, ProviderConfig, ServiceAccountKey } from '../config/types.js';
 
 /**
  * Every message that crosses between the main thread and a worker. Tasks go
@@ -22,6 +22,10 @@ export interface AccountSpec {
   tenant?: string;
   protocols: Proto[];
   refreshAheadMs: number;
+  /** App-only credentials (no refresh grant); absent for signed-in users. */
+  auth?: AppOnlyAuth;
+  certificate?: CertificateCredential;
+  serviceAccount?: ServiceAccountKey;
 }
 
 /** Fixed for the life of the pool; passed as piscina workerData. */

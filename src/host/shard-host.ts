@@ -177,14 +177,15 @@ export class ShardHost {
         failures: context.failures,
         retryAt: context.retryAt,
         lastError: context.lastError,
-        hasGrant: this.#grants.has(entry.spec.key),
+        hasGrant: entry.spec.auth !== undefined || this.#grants.has(entry.spec.key),
       });
     }
     return rows;
   }
 
   async #start(spec: AccountSpec, token: KnownToken | undefined): Promise<void> {
-    const hasGrant = await this.#grants.preload(spec.key);
+    // App-only credentials (client credentials, service account) stand in for a grant: nothing to load.
+    const hasGrant = spec.auth !== undefined || (await this.#grants.preload(spec.key));
     this.#redactor.remember(`client:${spec.key}`, spec.clientSecret, 1);
     const entry: Entry = { spec, published: {} } as Entry;
     entry.actor = createActor(this.#machine, {

@@ -2,6 +2,7 @@ import { ConfidentialClientApplication, LogLevel, PublicClientApplication } from
 import { aadstsCode, isNeedsActionCode, oneLine, parseRetryAfter, ProviderError } from './errors.js';
 import { tracedNetworkClient, type ResponseTrace } from './http.js';
 import { microsoftScopes } from './scopes.js';
+import { acquireClientCredentials } from './microsoft-client-credentials.js';
 import { DEFAULT_EXPIRES_IN_MS, type ProviderAccount, type ProviderClient, type RefreshOutcome } from './types.js';
 
 export interface MicrosoftSettings {
@@ -69,6 +70,11 @@ export class MicrosoftProvider implements ProviderClient {
     } catch (error) {
       throw classifyMsalError(error, trace, now());
     }
+  }
+
+  /** App-only (client credentials): src/providers/microsoft-client-credentials.ts. */
+  acquireAppOnly(account: ProviderAccount, signal: AbortSignal): Promise<RefreshOutcome> {
+    return acquireClientCredentials(account, this.#settings, (authority, s) => this.#authorityMetadata(authority, s), signal);
   }
 
   #authorityMetadata(authority: string, signal: AbortSignal): Promise<string> {

@@ -1,4 +1,4 @@
-import type { Proto } from '../config/types.js';
+import type { AppOnlyAuth, CertificateCredential, Proto, ServiceAccountKey } from '../config/types.js';
 
 /** Everything a provider needs to refresh one account. */
 export interface ProviderAccount {
@@ -10,6 +10,9 @@ export interface ProviderAccount {
   clientSecret?: string;
   tenant?: string;
   protocols: Proto[];
+  auth?: AppOnlyAuth;
+  certificate?: CertificateCredential;
+  serviceAccount?: ServiceAccountKey;
 }
 
 export interface RefreshOutcome {
@@ -24,6 +27,8 @@ export interface RefreshOutcome {
 export interface ProviderClient {
   readonly type: 'google' | 'microsoft';
   refresh(account: ProviderAccount, refreshToken: string, signal: AbortSignal): Promise<RefreshOutcome>;
+  /** App-only credentials (client credentials, service account): a new token without a refresh grant. */
+  acquireAppOnly?(account: ProviderAccount, signal: AbortSignal): Promise<RefreshOutcome>;
 }
 
 /** A token response without `expires_in` means an hour (RFC 6749 leaves it open; both providers use 3600). */

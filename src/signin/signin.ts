@@ -9,7 +9,8 @@ import { GOOGLE_DEVICE_UNSUPPORTED } from '../providers/authorize.js';
 import { aadstsCode, oneLine } from '../providers/errors.js';
 import { send, redirect, type WebRequest, type WebRoute } from '../web/server.js';
 import { SignInAttempts, type AttemptStatus, type SignInMode } from './attempts.js';
-import { accountsPage, confirmPage, resultPage } from './pages.js';
+import { dashboardPage } from '../dashboard/page.js';
+import { confirmPage, resultPage } from './pages.js';
 import { PENDING_LIFETIME_MS, PendingSignIns } from './pending.js';
 import { callbackPaths, exactPath, redirectHosts, redirectUriOf } from './redirect.js';
 
@@ -254,7 +255,8 @@ export class SignInService {
       return this.#callbackPage(request);
     }
     const accounts = await this.context.pool.status();
-    send(request.res, 200, HTML, accountsPage(accounts, Date.now()));
+    // The dashboard (src/dashboard/): the account list with its Sign in links, live.
+    send(request.res, 200, HTML, dashboardPage(accounts, Date.now(), url.searchParams));
   }
 
   async #auth(request: WebRequest, confirmed: boolean): Promise<void> {

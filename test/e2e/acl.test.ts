@@ -9,7 +9,7 @@ import { lstatSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { filesUnder, Harness, modeOf, tokenInXoauth2 } from '../helpers/daemon.js';
+import { filesUnder, Harness, modeOf, setup, tokenInXoauth2 } from '../helpers/daemon.js';
 import { timeTests } from '../helpers/timing.js';
 
 const ANN = 'ann@gmail.test'; // exim only, listed by address
@@ -20,7 +20,7 @@ const MAIL_GID = Number(execFileSync('getent', ['group', 'mail'], { encoding: 'u
 
 let h: Harness;
 
-test.before(async () => {
+setup(test, async () => {
   h = await Harness.create({
     accounts: [
       { user: ANN, provider: 'google' },

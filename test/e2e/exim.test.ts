@@ -11,7 +11,7 @@ import { lstatSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Harness, modeOf, run, tokenInXoauth2, type RunResult } from '../helpers/daemon.js';
+import { Harness, modeOf, run, type RunResult, setup, tokenInXoauth2 } from '../helpers/daemon.js';
 import { timeTests } from '../helpers/timing.js';
 
 const EXIM = '/usr/sbin/exim';
@@ -22,7 +22,7 @@ const EXIM_GID = Number(execFileSync('id', ['-g', 'Debian-exim'], { encoding: 'u
 
 let h: Harness;
 
-test.before(async () => {
+setup(test, async () => {
   h = await Harness.create({
     accounts: [
       { user: GOOGLE, provider: 'google' },

@@ -197,5 +197,25 @@ test('every token the server was shown came from the emulator, for its user, une
   }
 });
 
+// Last: it revokes an account for the rest of the file.
+test('exim: with no token to be had (grant revoked), exim defers the message and nothing reaches the server', async () => {
+  const conf = eximConfig();
+  w.h.emu.revokeUser(GMAIL);
+  const refresh = await w.h.cli(['refresh', GMAIL]);
+  assert.is.not(refresh.code, 0, 'the provider refused the refresh');
+  await w.h.waitForState(GMAIL, 'unauthenticated');
+  const exim = await w.sh(`exec /usr/sbin/exim -be '\${readsocket{${w.home}/.local/state/mailtokend/exim/exim.sock}{SMTP ${GMAIL}}}'`, [], { uid: EXIM_UID, gid: EXIM_GID });
+  assert.is(exim.out.trim(), '', 'the socket answers nothing for an account without a token');
+  const subject = 'exim after revocation';
+  const before = w.dovecot.sink.messages.length;
+  const r = await run('/usr/sbin/exim', ['-C', conf, '-odf', '-f', GMAIL, 'bob@example.com'], { input: message(GMAIL, subject), env: w.env, timeoutMs: 30_000 });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(w.dovecot.sink.messages.length, before, 'nothing was relayed');
+  const queued = await run('/usr/sbin/exim', ['-C', conf, '-bpc'], { env: w.env });
+  assert.is(queued.out.trim(), '1', 'the message waits on exim\'s queue for a retry (deferred, not bounced)');
+  const log = await run('sh', ['-c', `cat ${join(w.home, 'exim', 'log')}/mainlog`]);
+  assert.match(log.out, /== bob@example\.com .*authentication/i, 'exim logged a deferral for authentication');
+});
+
 timeTests(test, 'mail-smtp');
 test.run();

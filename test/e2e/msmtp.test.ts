@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CMS_OAUTH, Harness, run, type RunResult } from '../helpers/daemon.js';
+import { CMS_OAUTH, Harness, run, type RunResult, setup } from '../helpers/daemon.js';
 import { startSmtpCapture, type SmtpCapture } from '../helpers/smtp-capture.js';
 import { timeTests } from '../helpers/timing.js';
 
@@ -19,7 +19,7 @@ const NOT_ON_SOCKET = 'other@contoso.test';
 let h: Harness;
 let smtp: SmtpCapture;
 
-test.before(async () => {
+setup(test, async () => {
   h = await Harness.create({
     accounts: [
       { user: GOOGLE, provider: 'google' },

@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { AccountStatus } from '../../src/host/messages.js';
-import { Harness, tokenInXoauth2, type AccountDef } from '../helpers/daemon.js';
+import { type AccountDef, Harness, setup, tokenInXoauth2 } from '../helpers/daemon.js';
 import { timeTests } from '../helpers/timing.js';
 
 const MS: AccountDef = { user: 'gone@contoso.test', provider: 'microsoft' };
@@ -20,7 +20,7 @@ const KEEP = [
 let h: Harness;
 const before = new Map<string, string>();
 
-test.before(async () => {
+setup(test, async () => {
   h = await Harness.create({ accounts: [MS, GOOGLE, ...KEEP] });
   await h.start();
   for (const a of [MS, GOOGLE, ...KEEP]) {

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Harness, tokenInXoauth2 } from '../helpers/daemon.js';
+import { Harness, setup, tokenInXoauth2 } from '../helpers/daemon.js';
 import { timeTests } from '../helpers/timing.js';
 
 const GOOGLE = 'rob@gmail.test';
@@ -15,7 +15,7 @@ const MS = 'rob@contoso.test';
 
 let h: Harness;
 
-test.before(async () => {
+setup(test, async () => {
   h = await Harness.create({
     accounts: [
       { user: GOOGLE, provider: 'google' },

@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { lstatSync } from 'node:fs';
 import { postForm } from '../../emulator/testing.js';
-import { Harness, tokenInXoauth2, waitUntil } from '../helpers/daemon.js';
+import { Harness, setup, tokenInXoauth2, waitUntil } from '../helpers/daemon.js';
 import { timeTests } from '../helpers/timing.js';
 
 const MS = 'rota@contoso.test';
@@ -19,7 +19,7 @@ const GOOGLE = 'rota@gmail.test';
 let h: Harness;
 let importedRt: string;
 
-test.before(async () => {
+setup(test, async () => {
   h = await Harness.create({
     accounts: [
       { user: MS, provider: 'microsoft', grant: false },
@@ -52,7 +52,8 @@ async function assertServes(user: string, why: string): Promise<void> {
 async function assertHealthy(why: string): Promise<void> {
   for (const user of [MS, GOOGLE]) await assertServes(user, why);
   const ms = (await h.status()).find((a) => a.user === MS)!;
-  assert.is(ms.state, 'valid', why);
+  // Refreshes come every second: the account may be caught in one.
+  assert.ok(ms.state === 'valid' || ms.state === 'refreshing', `${why}: ${ms.state}`);
   assert.is(ms.failures, 0, why);
   assert.is(ms.lastError, undefined, `${why}: ${JSON.stringify(ms.lastError)}`);
   assert.not.match(h.daemon!.output, /AADSTS70000|invalid_grant|needs-auth/, why);

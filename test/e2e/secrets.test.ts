@@ -11,7 +11,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { adminRequest } from '../../src/admin/client.js';
-import { Harness, tokenInXoauth2, waitUntil, type AccountDef, type RunResult } from '../helpers/daemon.js';
+import { type AccountDef, Harness, type RunResult, setup, tokenInXoauth2, waitUntil } from '../helpers/daemon.js';
 import { timeTests } from '../helpers/timing.js';
 
 const MS: AccountDef = { user: 'leak@contoso.test', provider: 'microsoft' };
@@ -28,7 +28,7 @@ async function cli(args: string[], input?: string): Promise<RunResult> {
   return r;
 }
 
-test.before(async () => {
+setup(test, async () => {
   h = await Harness.create({ accounts: ALL, lifetime: 2, refreshAhead: '1s', rotation: 'single-use', logLevel: 'trace' });
 });
 
@@ -78,6 +78,7 @@ test('exercise: operator commands, revocation, worker crash', async () => {
     assert.ok(crashed.ok);
     await h.daemon!.waitForLog('worker replaced', { msg: 'worker thread replaced; its accounts are back', shard });
   }
+  await waitUntil('all valid after the crashes', async () => (await h.status().catch(() => [])).filter((a) => a.state === 'valid').length === ALL.length, 15_000, 100);
   for (const a of ALL) assert.ok(tokenInXoauth2((await h.request(`SMTP ${a.user}`)).bytes, a.user), `${a.user} after the crashes`);
 });
 

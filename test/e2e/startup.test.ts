@@ -8,7 +8,7 @@
 import { lstatSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Harness, tokenInXoauth2 } from '../helpers/daemon.js';
+import { Harness, setup, tokenInXoauth2 } from '../helpers/daemon.js';
 import { timeTests } from '../helpers/timing.js';
 
 const MS = 'boot@contoso.test';
@@ -16,7 +16,7 @@ const GOOGLE = 'boot@gmail.test';
 
 let h: Harness;
 
-test.before(async () => {
+setup(test, async () => {
   h = await Harness.create({
     accounts: [
       { user: MS, provider: 'microsoft' },

@@ -6,7 +6,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Harness, run, tokenInXoauth2 } from '../helpers/daemon.js';
+import { Harness, run, setup, tokenInXoauth2 } from '../helpers/daemon.js';
 import { timeTests } from '../helpers/timing.js';
 
 const GOOGLE = 'alice@gmail.test';
@@ -15,7 +15,7 @@ const USERS = [GOOGLE, MS];
 
 let h: Harness;
 
-test.before(async () => {
+setup(test, async () => {
   h = await Harness.create({
     accounts: [
       { user: GOOGLE, provider: 'google' },

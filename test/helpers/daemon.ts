@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Test } from 'uvu';
 import { startEmulator, type Emulator, type Provider, type Rotation } from '../../emulator/index.js';
 import { testCaDir } from '../../emulator/testing.js';
 import { adminRequest } from '../../src/admin/client.js';
@@ -43,6 +44,25 @@ export function tempDir(prefix = 'mailtokend-e2e-'): string {
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
   liveDirs.delete(dir);
+}
+
+/**
+ * A suite's setup. uvu drops an error thrown in a `before` hook without a
+ * word (its runner returns from `finally`); this one fails every test of the
+ * suite with it instead.
+ */
+export function setup(test: Test, fn: () => Promise<void>): void {
+  let failure: unknown;
+  test.before(async () => {
+    try {
+      await fn();
+    } catch (error) {
+      failure = error;
+    }
+  });
+  test.before.each(() => {
+    if (failure !== undefined) throw failure;
+  });
 }
 
 // ---------------------------------------------------------------- processes
