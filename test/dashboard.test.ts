@@ -154,4 +154,15 @@ test('stream: nothing without clients; a burst of changes becomes one push; too 
   assert.ok(res.ended);
 });
 
+test('history: a transient failure records when the account retries; a refusal does not', () => {
+  const history = new TransitionHistory();
+  const base = { type: 'account' as const, key: 'r@x.test', user: 'r@x.test' };
+  history.record({ ...base, state: 'valid', at: 1 });
+  const failed = history.record({ ...base, from: 'valid', state: 'expired', cause: 'refresh-failed', lastError: { code: 'http-503', message: 'provider answered 503', at: 2 }, retryAt: 4_000, at: 2 });
+  assert.is(failed?.retryAt, 4_000);
+  assert.match(formatHistory('r@x.test', history.of('r@x.test')), /http-503: provider answered 503 \(retry at /);
+  const refused = history.record({ ...base, from: 'refreshing', state: 'unauthenticated', cause: 'refresh-failed', lastError: { code: 'invalid_grant', message: 'revoked', at: 5 }, retryAt: 9_000, at: 5 });
+  assert.is(refused?.retryAt, undefined, 'no retry is coming for an account that needs a sign-in');
+});
+
 test.run();

@@ -234,7 +234,7 @@ function showDetail() {
   const rows = view.history.slice().reverse().map((t) => {
     const tr = el('tr', { 'data-to': t.to });
     tr.append(el('td', {}, new Date(t.at).toLocaleTimeString()), el('td', {}, t.event), el('td', {}, (t.from || 'start') + ' → ' + t.to),
-      el('td', { class: 'error' }, t.error ? errorText(t.error) : ''));
+      el('td', { class: 'error' }, t.error ? errorText(t.error) + (t.retryAt ? ' · retry at ' + new Date(t.retryAt).toLocaleTimeString() : '') : ''));
     return tr;
   });
   $('history').tBodies[0].replaceChildren(...rows);

@@ -14,6 +14,8 @@ export interface Transition {
   to: AccountState;
   /** The error the transition brought (provider code and message). */
   error?: { code: string; message: string; at: number };
+  /** After a transient failure: when the account tries again. */
+  retryAt?: number;
 }
 
 /**
@@ -40,6 +42,7 @@ export class TransitionHistory {
       ...(update.from !== undefined && { from: update.from }),
       to: update.state,
       ...(newError && update.lastError && { error: { code: update.lastError.code, message: update.lastError.message, at: update.lastError.at } }),
+      ...(newError && update.retryAt !== undefined && update.state !== 'unauthenticated' && { retryAt: update.retryAt }),
     };
     let list = this.#entries.get(update.key);
     if (!list) this.#entries.set(update.key, (list = []));
@@ -71,7 +74,7 @@ function time(at: number): string {
 /** The terminal table of `mailtokend status USER --history`. */
 export function formatHistory(user: string, entries: Transition[]): string {
   if (entries.length === 0) return `${user}: no transitions recorded since the daemon started\n`;
-  const rows = entries.map((e) => [time(e.at), e.event, `${e.from ?? 'start'} → ${e.to}`, e.error ? `${e.error.code}: ${e.error.message}` : '-']);
+  const rows = entries.map((e) => [time(e.at), e.event, `${e.from ?? 'start'} → ${e.to}`, e.error ? `${e.error.code}: ${e.error.message}${e.retryAt ? ` (retry at ${time(e.retryAt)})` : ''}` : '-']);
   const header = ['TIME', 'EVENT', 'TRANSITION', 'REASON'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');

@@ -203,6 +203,8 @@ export interface AccountUpdate {
   lifetimeMs?: number;
   lastRefreshAt?: number;
   lastError?: AccountError;
+  /** When the next retry after a failure is due. */
+  retryAt?: number;
   at: number;
 }
 export interface AccountRemoved {

@@ -240,6 +240,7 @@ export class ShardHost {
       lifetimeMs: context.lifetimeMs,
       lastRefreshAt: context.lastRefreshAt,
       lastError: context.lastError,
+      retryAt: context.retryAt,
       at: Date.now(),
     });
   }
