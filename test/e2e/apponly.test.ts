@@ -29,10 +29,13 @@ const CONTOSO: AccountDef = {
 };
 const FABRIKAM: AccountDef = { user: 'tickets@fabrikam.example', provider: 'microsoft', grant: false, extra: '' };
 const CERT: AccountDef = { user: 'cert@contoso.example', provider: 'microsoft', grant: false, extra: '' };
+const GSA: AccountDef = { user: 'carol@example.org', provider: 'google', grant: false, extra: '' };
+const GSA_EMAIL = 'relay@mailtokend-e2e.iam.gserviceaccount.com';
+let saPrivateKey = '';
 const SHARED: AccountDef = { user: 'shared@contoso.example', provider: 'microsoft', grant: false, extra: 'login_as = "alice@contoso.example"' };
 
 setup(test, async () => {
-  h = await Harness.create({ accounts: [CONTOSO, FABRIKAM, CERT, SHARED], lifetime: 600 });
+  h = await Harness.create({ accounts: [CONTOSO, FABRIKAM, CERT, GSA, SHARED], lifetime: 600 });
   dir = h.dir;
   writeFileSync(join(dir, 'contoso.secret'), `${SECRET_A}\n`, { mode: 0o600 });
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'app.key'), '-out', join(dir, 'app.crt'), '-days', '2', '-subj', '/CN=relay'], { stdio: 'ignore' });
@@ -42,6 +45,10 @@ setup(test, async () => {
   CONTOSO.extra = `auth = "client_credentials"\ntenant = "contoso.example"\nclient_id = "contoso-app"\nclient_secret_file = "${join(dir, 'contoso.secret')}"`;
   FABRIKAM.extra = `auth = "client_credentials"\ntenant = "fabrikam.example"\nclient_id = "fabrikam-app"\nclient_secret_cmd = ["/bin/echo", "${SECRET_B}"]`;
   CERT.extra = `auth = "client_credentials"\ntenant = "contoso.example"\nclient_id = "contoso-cert-app"\ncertificate_file = "${join(dir, 'app.crt')}"\nprivate_key_file = "${join(dir, 'app.key')}"`;
+  const saKey = h.emu.issueServiceAccountKey({ email: GSA_EMAIL, domains: ['example.org'] });
+  saPrivateKey = saKey.private_key;
+  writeFileSync(join(dir, 'sa.json'), JSON.stringify(saKey), { mode: 0o600 });
+  GSA.extra = `auth = "service_account"\nservice_account_file = "${join(dir, 'sa.json')}"`;
   h.writeConfig();
   // The shared mailbox signs in as alice: her grant, the shared mailbox's XOAUTH2 user.
   await h.importGrant(SHARED.user, h.emu.issueGrant({
@@ -80,6 +87,24 @@ test('app-only accounts serve tokens with no sign-in, each from its own tenant a
   }
 });
 
+test('google service account: a token for the mailbox itself, over IMAP, no sign-in', async () => {
+  const reply = await h.request(`IMAP ${GSA.user}`);
+  const token = tokenInXoauth2(reply.bytes, GSA.user);
+  assert.ok(token && h.emu.isValidAccessToken(token, GSA.user), JSON.stringify(reply.text));
+  assert.is(h.emu.lookupToken(token!)?.clientId, GSA_EMAIL);
+  assert.is((await statusJson()).find((r) => r.user === GSA.user)?.state, 'valid');
+});
+
+test('google service account disabled by the admin: unauthenticated with invalid_grant', async () => {
+  h.emu.changeServiceAccount(GSA_EMAIL, { disabled: true });
+  const r = await h.cli(['refresh', GSA.user]);
+  assert.is(r.code, 1, `${r.out} ${r.stderr}`);
+  assert.match(r.out, /invalid_grant/);
+  const row = (await statusJson()).find((a) => a.user === GSA.user)!;
+  assert.is(row.state, 'unauthenticated');
+  assert.is(row.lastError?.code, 'invalid_grant');
+});
+
 test('mailtokend refresh re-acquires an app-only token', async () => {
   const before = await h.token(CONTOSO.user);
   const r = await h.cli(['refresh', CONTOSO.user]);
@@ -113,7 +138,7 @@ test('a secret revoked at the provider: unauthenticated with the provider\'s cod
 test('no client secret, key or token in the daemon output or state files', () => {
   // The emulator's registered client secrets (both tenants, and the rotated one) are among leaks()' needles.
   assert.equal(h.leaks(), []);
-  const keyLines = readFileSync(join(dir, 'app.key'), 'utf8').split('\n').filter((l) => l.length > 40);
+  const keyLines = [readFileSync(join(dir, 'app.key'), 'utf8'), saPrivateKey].flatMap((k) => k.split('\n')).filter((l) => l.length > 40);
   for (const d of h.runs) {
     assert.not.match(d.output, /PRIVATE KEY/);
     for (const line of keyLines) assert.not.ok(d.output.includes(line), 'no line of the private key in the output');
