@@ -70,6 +70,8 @@ export interface LoadResult {
   samples: string[];
   /** Latency of every successful request, µs, in completion order. */
   latenciesUs: number[];
+  /** With --token-times: each distinct token's last receipt, epoch ms. */
+  tokenLastSeenMs?: Record<string, number>;
 }
 
 let ticks: number | undefined;

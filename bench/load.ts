@@ -48,6 +48,8 @@ interface Options {
   proto: string;
   target: string;
   replies: Buffer[];
+  /** Record when each distinct token was last received (storm scenario: served after its expiry?). */
+  tokenTimes: boolean;
 }
 
 const SOH = 0x01;
@@ -77,6 +79,7 @@ function options(argv: string[]): Options {
     proto: f.get('proto') ?? 'SMTP',
     target: f.get('target') ?? socket,
     replies: referenceReplies(replySizes(f.get('reply-sizes'))),
+    tokenTimes: f.has('token-times'),
   };
 }
 
@@ -100,6 +103,9 @@ class Run {
   readonly #prefixes: Buffer[];
   /** The token last seen for each user: a reply repeating it needs no further check. */
   readonly #last: (Buffer | undefined)[];
+  /** --token-times: the current token of each user as a string, and every token's last receipt (epoch ms). */
+  readonly #lastText: string[] = [];
+  readonly tokenLastSeen = new Map<string, number>();
 
   constructor(private readonly o: Options) {
     this.#requests = o.users.map((u) => Buffer.from(`${o.proto} ${u}`, 'utf8'));
@@ -126,6 +132,7 @@ class Run {
     this.#last.fill(undefined);
     for (const k of Object.keys(this.failureKinds)) delete this.failureKinds[k];
     this.tokens.clear();
+    this.tokenLastSeen.clear();
     this.samples.length = 0;
     this.requests = 0;
     this.ok = 0;
@@ -155,6 +162,7 @@ class Run {
           this.ok++;
           this.histogram.record(ns > 0n ? ns : 1n);
           this.latenciesUs.push(Number(ns / 1000n));
+          if (this.o.tokenTimes) this.tokenLastSeen.set(this.#lastText[i]!, Date.now());
         } else {
           this.failureKinds[kind] = (this.failureKinds[kind] ?? 0) + 1;
           if (this.samples.length < 5) this.samples.push(redact(`${kind}: ${escapeBytes(reply)}`));
@@ -190,7 +198,9 @@ class Run {
     const user = this.o.users[i]!;
     let seen = this.tokens.get(user);
     if (seen === undefined) this.tokens.set(user, (seen = new Set()));
-    seen.add(token.toString('latin1'));
+    const text = token.toString('latin1');
+    seen.add(text);
+    this.#lastText[i] = text;
     return undefined;
   }
 }
@@ -245,6 +255,7 @@ async function main(): Promise<void> {
     tokens: Object.fromEntries([...run.tokens].map(([user, set]) => [user, [...set]])),
     samples: run.samples,
     latenciesUs: run.latenciesUs,
+    ...(o.tokenTimes ? { tokenLastSeenMs: Object.fromEntries(run.tokenLastSeen) } : {}),
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

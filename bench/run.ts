@@ -56,6 +56,7 @@ interface Settings {
 
 const USAGE = `usage: node dist/bench/run.js [--accounts 1000] [--workers 2] [--concurrency 1,16,64]
   [--duration 6] [--rounds 3] [--warmup 0.5] [--lifetime 3600] [--out FILE] [--profile DIR] [--keep]
+       node dist/bench/run.js --scenario serving|memory|start|client|storm [options]
 See doc/benchmarks.md.`;
 
 function settings(argv: string[]): Settings {
@@ -219,12 +220,26 @@ function machine() {
   };
 }
 
+/** The other scenarios of doc/benchmarks.md, each in its own module: `--scenario NAME`. */
+const SCENARIOS = ['serving', 'memory', 'start', 'client', 'storm'] as const;
+
 async function main(): Promise<number> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const s = settings(process.argv.slice(2));
+  let argv = process.argv.slice(2);
+  const at = argv.findIndex((a) => a === '--scenario' || a.startsWith('--scenario='));
+  if (at >= 0) {
+    const name = argv[at]!.includes('=') ? argv[at]!.slice('--scenario='.length) : argv[at + 1];
+    argv = argv.filter((_, i) => i !== at && !(i === at + 1 && !argv[at]!.includes('=')));
+    if (!SCENARIOS.includes(name as (typeof SCENARIOS)[number])) throw new Error(`--scenario takes one of ${SCENARIOS.join(', ')}`);
+    if (name !== 'serving') {
+      const scenario = (await import(`./scenario-${name}.js`)) as { run: (argv: string[]) => Promise<number> };
+      return scenario.run(argv);
+    }
+  }
+  const s = settings(argv);
   const began = performance.now();
   const host = machine();
   if (host.loadAverage[0]! > 0.5) say(`load average ${host.loadAverage.join(' ')}: the machine is busy, figures will be noisy`);

@@ -140,9 +140,23 @@ export function formatReply(req: TokenRequest, accessToken: string): Buffer {
   if (!isValidUser(req.user)) {
     throw new MailtokendError('invalid-user', `cannot reply for invalid user ${quote(req.user)}`);
   }
-  if (!TOKEN_RE.test(accessToken)) {
+  if (!isValidToken(accessToken)) {
     throw new MailtokendError('invalid-token', 'access token is empty or not printable ASCII');
   }
+  return formatCheckedReply(req, accessToken);
+}
+
+/** Whether an access token can go into a reply (non-empty printable ASCII). */
+export function isValidToken(accessToken: string): boolean {
+  return TOKEN_RE.test(accessToken);
+}
+
+/**
+ * `formatReply` without its checks, for the serving fast path: `req` must come
+ * from `parseRequest` (which checked the user) and `accessToken` must have
+ * passed `isValidToken` (the replica checks each token once, when it arrives).
+ */
+export function formatCheckedReply(req: TokenRequest, accessToken: string): Buffer {
   const xoauth2 = `user=${req.user}\x01auth=Bearer ${accessToken}\x01\x01`;
   switch (req.format) {
     case 'xoauth2':

@@ -13,6 +13,7 @@ import { startEmulator } from '../emulator/index.js';
 import { testCaDir } from '../emulator/testing.js';
 import { ConfigError, parseConfig, type Config } from '../src/config/index.js';
 import { MicrosoftProvider } from '../src/providers/microsoft.js';
+import { GoogleProvider } from '../src/providers/google.js';
 import { ProviderError, type ProviderAccount } from '../src/providers/index.js';
 import { readSecret, SecretError } from '../src/secrets/secrets.js';
 
@@ -115,6 +116,58 @@ test('config: client_credentials rules', () => {
   assert.match(problems(base(`auth = "service_account"\nclient_id = "a"`)), /account\[0\]\.auth: auth = "service_account" is for Google/);
 });
 
+test('config: named provider sections carry app-only defaults per tenant; templates', () => {
+  const cfg = parseConfig(`
+[[socket]]
+path = "${dir}/s.sock"
+accounts = ["@contoso.example", "@fabrikam.example"]
+[provider.contoso]
+type = "microsoft"
+authority = "${emu.microsoft.authority}"
+tenant = "contoso.example"
+client_id = "contoso-app"
+auth = "client_credentials"
+client_secret_file = "${dir}/secret.txt"
+[provider.fabrikam]
+type = "microsoft"
+authority = "https://login.microsoftonline.us"
+tenant = "fabrikam.example"
+client_id = "fabrikam-app"
+auth = "client_credentials"
+certificate_file = "${dir}/app.crt"
+private_key_file = "${dir}/app.key"
+[[account]]
+user = "@contoso.example"
+provider = "contoso"
+max_accounts = 5
+[[account]]
+user = "@fabrikam.example"
+provider = "fabrikam"
+[[account]]
+user = "boss@contoso.example"
+provider = "contoso"
+`, 'c.toml', env);
+  assert.equal(cfg.accounts.map((a) => a.user), ['boss@contoso.example']);
+  const [contoso, fabrikam] = cfg.templates!;
+  assert.is(contoso!.user, '@contoso.example');
+  assert.is(contoso!.maxAccounts, 5);
+  assert.is(contoso!.clientSecret, 'from-file');
+  assert.is(contoso!.tenant, 'contoso.example');
+  assert.equal(contoso!.protocols, ['SMTP']);
+  assert.is(fabrikam!.clientId, 'fabrikam-app');
+  assert.ok(fabrikam!.certificate?.thumbprintSha256.match(/^[0-9a-f]{64}$/));
+  assert.is(cfg.accounts[0]!.auth, 'client_credentials');
+  assert.match(problems(base(`max_accounts = 3\nclient_id = "a"`)), /account\[0\]\.max_accounts: max_accounts is only for templates/);
+  assert.match(problems(base('', '').replace('user = "box@contoso.example"', 'user = "@bad domain"')), /account\[0\]\.user:/);
+});
+
+test('scope host follows the cloud', async () => {
+  const { appOnlyScope } = await import('../src/providers/microsoft-client-credentials.js');
+  assert.is(appOnlyScope('https://login.microsoftonline.com'), 'https://outlook.office365.com/.default');
+  assert.is(appOnlyScope('https://login.microsoftonline.us'), 'https://outlook.office365.us/.default');
+  assert.is(appOnlyScope('https://login.partner.microsoftonline.cn'), 'https://partner.outlook.cn/.default');
+});
+
 // ------------------------------------------------------------ provider against the emulator
 
 const provider = new MicrosoftProvider({ authority: emu.microsoft.authority, tenant: 'common' });
@@ -142,7 +195,7 @@ test('client credentials with a secret: app token for outlook.office365.com, fre
   const signal = new AbortController().signal;
   const first = await provider.acquireAppOnly(account({ clientSecret: SECRET }), signal);
   const second = await provider.acquireAppOnly(account({ clientSecret: SECRET }), signal);
-  assert.ok(first.expiresInMs > 500_000 && first.expiresInMs <= 600_000);
+  assert.ok(first.expiresInMs > 500_000 && first.expiresInMs <= 601_000);
   assert.is.not(first.accessToken, second.accessToken);
   const info = emu.lookupToken(first.accessToken);
   assert.is(info?.clientId, 'app-secret');
@@ -190,6 +243,74 @@ test('client credentials: 503 stays transient', async () => {
   } finally {
     emu.clearFault(id);
   }
+});
+
+// ------------------------------------------------------------ Google service accounts
+
+const SA = 'relay@mailtokend-test.iam.gserviceaccount.com';
+const saKey = emu.issueServiceAccountKey({ email: SA, domains: ['example.org'] });
+writeFileSync(join(dir, 'sa.json'), JSON.stringify(saKey), { mode: 0o600 });
+const google = new GoogleProvider({ authUrl: emu.google.authUrl, tokenUrl: 'https://oauth2.googleapis.com/token' });
+
+const gbase = (account: string): string => `
+[[socket]]
+path = "${dir}/s.sock"
+[[account]]
+user = "carol@example.org"
+provider = "google"
+${account}
+`;
+
+test('config: service_account reads the key file; no client id or secret needed', () => {
+  const cfg = parseConfig(gbase(`auth = "service_account"\nservice_account_file = "~/sa.json"`), 'c.toml', env);
+  const a = cfg.accounts[0]!;
+  assert.is(a.auth, 'service_account');
+  assert.is(a.serviceAccount?.clientEmail, SA);
+  assert.is(a.serviceAccount?.tokenUri, emu.google.tokenUrl);
+  assert.match(problems(gbase(`auth = "service_account"`)), /account\[0\]\.service_account_file: no service_account_file/);
+  writeFileSync(join(dir, 'bad.json'), '{"type":"authorized_user"}');
+  assert.match(problems(gbase(`auth = "service_account"\nservice_account_file = "${dir}/bad.json"`)), /is not a service account key/);
+});
+
+const gAccount = (user: string, key = saKey): ProviderAccount => ({
+  user,
+  providerName: 'google',
+  clientId: SA,
+  protocols: ['IMAP'],
+  auth: 'service_account',
+  serviceAccount: { clientEmail: key.client_email, privateKey: key.private_key, privateKeyId: key.private_key_id, tokenUri: key.token_uri },
+});
+
+test('service account: token for the impersonated user through the key\'s token_uri (interceptor)', async () => {
+  const signal = new AbortController().signal;
+  const before = emu.stats().requests;
+  const out = await google.acquireAppOnly(gAccount('carol@example.org'), signal);
+  assert.ok(emu.isValidAccessToken(out.accessToken, 'carol@example.org'), 'a token for carol, not for the service account');
+  assert.is(emu.lookupToken(out.accessToken)?.clientId, SA);
+  assert.ok(out.expiresInMs > 500_000 && out.expiresInMs <= 601_000);
+  assert.ok(emu.stats().requests > before, 'the emulator, not Google, was asked');
+  const again = await google.acquireAppOnly(gAccount('carol@example.org'), signal);
+  assert.is.not(again.accessToken, out.accessToken);
+});
+
+test('service account refusals are `revoked`: foreign key, outside delegation, disabled', async () => {
+  const signal = new AbortController().signal;
+  // A key the emulator never issued for this account (another account's key under this email).
+  const other = emu.issueServiceAccountKey({ email: 'other@mailtokend-test.iam.gserviceaccount.com' });
+  const forged = { ...saKey, private_key: other.private_key };
+  const sig = await refusal(google.acquireAppOnly(gAccount('carol@example.org', forged), signal));
+  assert.is(sig.kind, 'revoked');
+  assert.is(sig.providerCode, 'invalid_grant');
+  assert.match(sig.message, /Invalid JWT Signature/);
+  const outside = await refusal(google.acquireAppOnly(gAccount('dave@elsewhere.example'), signal));
+  assert.is(outside.kind, 'revoked');
+  assert.is(outside.providerCode, 'unauthorized_client');
+  emu.changeServiceAccount(SA, { disabled: true });
+  const disabled = await refusal(google.acquireAppOnly(gAccount('carol@example.org'), signal));
+  assert.is(disabled.kind, 'revoked');
+  assert.match(disabled.message, /disabled/);
+  emu.changeServiceAccount(SA, { disabled: false });
+  await google.acquireAppOnly(gAccount('carol@example.org'), signal);
 });
 
 test.run();

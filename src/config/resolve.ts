@@ -9,6 +9,7 @@ import { Report } from './report.js';
 import { accountSchema, rootSchema, tableArraySchema, tableSchema, webSchema, type AccountInput } from './schema.js';
 import { resolveSockets } from './sockets.js';
 import { resolveAppOnly } from '../secrets/app-only-config.js';
+import { isTemplateUser } from '../templates/templates.js';
 import { PROTOS, type AccountConfig, type Config, type SocketConfig } from './types.js';
 
 /** Under exim's 5 s readsocket timeout, so exim sees our answer rather than its own timeout. */
@@ -45,8 +46,11 @@ export function resolveConfig(doc: Record<string, unknown>, file: string, env: E
   const resolved = resolveProviders(doc['provider'], report);
   const providers = resolved.providers;
   const sockets = resolveSockets(doc['socket'], env, stateDir, adminSocket, report);
-  const accounts = resolveAccounts(doc['account'], resolved, refreshAheadMs, report, env);
-  servedProtocols(accounts, sockets, report);
+  const all = resolveAccounts(doc['account'], resolved, refreshAheadMs, report, env);
+  const accounts = all.filter((a) => !isTemplateUser(a.user));
+  const templates = all.filter((a) => isTemplateUser(a.user));
+  servedProtocols(accounts, sockets, report, templates);
+  templateProtocols(templates, sockets);
 
   if (report.errors.length > 0) throw new ConfigError(CONFIG_INVALID, file, byLine(report.errors));
   return {
@@ -65,6 +69,7 @@ export function resolveConfig(doc: Record<string, unknown>, file: string, env: E
     web: { listen: web?.listen ?? { ...DEFAULT_WEB_LISTEN } },
     sockets,
     accounts,
+    ...(templates.length > 0 && { templates }),
     providers,
     warnings: byLine(report.warnings).map((w) => formatProblem(file, w)),
   };
@@ -124,6 +129,13 @@ function resolveAccount(
   const clientSecret = appOnly?.clientSecret;
   const clientId = input.client_id ?? provider.clientId ?? appOnly?.serviceAccount?.clientEmail;
   let ok = appOnly !== undefined;
+  if (isTemplateUser(input.user) && input.login_as !== undefined) {
+    report.error([...at, 'login_as'], 'login_as cannot be set on a template: each address it creates is its own mailbox');
+    ok = false;
+  } else if (!isTemplateUser(input.user) && input.max_accounts !== undefined) {
+    report.error([...at, 'max_accounts'], `max_accounts is only for templates (user = "@domain" or "*"), not ${input.user}`);
+    ok = false;
+  }
   if (clientId === undefined) {
     report.error([...at, 'client_id'], `no client_id for ${input.user}: set client_id here or in ${section}`);
     ok = false;
@@ -151,6 +163,7 @@ function resolveAccount(
     ...(provider.type === 'microsoft' && { tenant: input.tenant ?? provider.tenant }),
     refreshAheadMs: input.refresh_ahead ?? refreshAheadMs,
     ...(input.login_as !== undefined && { loginAs: input.login_as }),
+    ...(input.max_accounts !== undefined && { maxAccounts: input.max_accounts }),
     ...(appOnly?.auth !== undefined && { auth: appOnly.auth }),
     ...(appOnly?.certificate !== undefined && { certificate: appOnly.certificate }),
     ...(appOnly?.serviceAccount !== undefined && { serviceAccount: appOnly.serviceAccount }),
@@ -163,7 +176,7 @@ function resolveAccount(
  * about accounts no socket serves and socket patterns that match no account:
  * both are allowed (a config may be half-written) but usually a typo.
  */
-function servedProtocols(accounts: AccountConfig[], sockets: SocketConfig[], report: Report): void {
+function servedProtocols(accounts: AccountConfig[], sockets: SocketConfig[], report: Report, templates: AccountConfig[] = []): void {
   accounts.forEach((account, index) => {
     const served = sockets.filter((s) => socketServes(s, account.user));
     account.protocols = PROTOS.filter((p) => served.some((s) => s.protocols.includes(p)));
@@ -171,11 +184,27 @@ function servedProtocols(accounts: AccountConfig[], sockets: SocketConfig[], rep
   });
   sockets.forEach((socket, index) => {
     socket.accounts.forEach((pattern, j) => {
-      if (pattern !== '*' && !accounts.some((a) => matchesAccountPattern(pattern, a.user))) {
+      // A pattern a domain template covers will match the accounts it creates.
+      const templated = templates.some((t) => t.user === '*' || normalizeUser(t.user) === normalizeUser(pattern) || matchesAccountPattern(t.user, pattern));
+      if (pattern !== '*' && !templated && !accounts.some((a) => matchesAccountPattern(pattern, a.user))) {
         report.warn(['socket', index, 'accounts', j], `"${pattern}" matches no configured account`);
       }
     });
   });
+}
+
+/**
+ * A template's protocols: those of every socket that could serve one of its
+ * addresses (a `*` pattern, its domain, or an address at its domain).
+ */
+function templateProtocols(templates: AccountConfig[], sockets: SocketConfig[]): void {
+  for (const t of templates) {
+    const domain = t.user === '*' ? undefined : t.user.toLowerCase();
+    const served = sockets.filter((s) =>
+      s.accounts.some((p) => p === '*' || domain === undefined || p.toLowerCase() === domain || p.toLowerCase().endsWith(domain)),
+    );
+    t.protocols = PROTOS.filter((p) => served.some((s) => s.protocols.includes(p)));
+  }
 }
 
 /** Problems in file order; those without a line last. */

@@ -10,12 +10,14 @@ import {
   listenAddress,
   pathText,
   protocol,
+  quote,
   notifyCommand,
   tenant,
   text,
   url,
 } from './fields.js';
 import { LOG_LEVELS } from './types.js';
+import { accountPatternProblem, isAddress } from './patterns.js';
 
 /**
  * The TOML shape, one strict schema per table. Each table is checked on its
@@ -74,7 +76,9 @@ const appOnlyKeys = {
 };
 
 export const accountSchema = z.strictObject({
-  user: address,
+  // An address, or a domain template: "@example.com" or "*" (src/templates/).
+  user: text((v) => (v === '*' || v.startsWith('@') ? accountPatternProblem(v) : isAddress(v) ? undefined : `expected a mail address like alice@example.com, got ${quote(v)}`)),
+  max_accounts: integer(1, 1_000_000).optional(),
   provider: text(),
   client_id: text().optional(),
   client_secret: text().optional(),

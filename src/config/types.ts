@@ -32,6 +32,8 @@ export interface Config {
   web: { listen: { host: string; port: number } };
   sockets: SocketConfig[];
   accounts: AccountConfig[];
+  /** Domain templates (`user = "@example.com"` or `"*"`): accounts made on first request (src/templates/). */
+  templates?: AccountConfig[];
   /** Keyed by section name; always holds `google` and `microsoft`. */
   providers: Record<string, ProviderConfig>;
   /** Things that are allowed but probably not meant, formatted like errors. */
@@ -70,6 +72,8 @@ export interface AccountConfig {
   refreshAheadMs: number;
   /** Reserved for Microsoft shared mailboxes. */
   loginAs?: string;
+  /** Templates only: how many accounts this template may create. */
+  maxAccounts?: number;
   /** How tokens are obtained; absent means a user's sign-in (refresh grant). */
   auth?: AppOnlyAuth;
   /** Microsoft client credentials with a certificate (signed client assertion). */

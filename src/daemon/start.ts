@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { AdminRegistry } from '../admin/registry.js';
+import { TemplateManager } from '../templates/templates.js';
 import { AdminServer } from '../admin/server.js';
 import type { Config } from '../config/types.js';
 import { SocketFront } from '../front/front.js';
@@ -71,6 +72,9 @@ export async function startDaemon(config: Config, log: Logger, env: NodeJS.Proce
   const handler = new RequestHandler(replica, pool, specs.map((s) => s.key), config.requestTimeoutMs, log, (route, proto, result, ms) => {
     if (events.has('request')) events.emit('request', { socket: route.config.path, proto, result, ms });
   });
+  // Domain templates: accounts made on the first request for an address (src/templates/).
+  const templates = new TemplateManager(config, pool, log);
+  if (templates.active) handler.setTemplates((user) => templates.ensure(user));
   const shutdownSteps: Array<() => Promise<void>> = [];
   // A start that fails later still lets refreshes in flight store their rotated grants.
   const cleanup: Array<() => Promise<void>> = [async () => {
@@ -118,9 +122,10 @@ export async function startDaemon(config: Config, log: Logger, env: NodeJS.Proce
     if (next.workers !== current.workers) notes.push('workers changed: restart the daemon to use it');
     if (next.adminSocket !== current.adminSocket) notes.push('admin_socket changed: restart the daemon to use it');
     if (JSON.stringify(next.web) !== JSON.stringify(current.web)) notes.push('[web] changed: restart the daemon to use it');
-    const nextSpecs = accountSpecs(next);
+    const nextSpecs = [...accountSpecs(next), ...templates.apply(next)];
     await pool.sync(nextSpecs);
     handler.setAccounts(nextSpecs.map((s) => s.key));
+    handler.setTemplates(templates.active ? (user) => templates.ensure(user) : undefined);
     await front.apply(next.sockets);
     current = { ...next, stateDir: current.stateDir, workers: current.workers, adminSocket: current.adminSocket, web: current.web };
     log.info({ accounts: nextSpecs.length, sockets: front.paths, notes }, 'config reloaded');

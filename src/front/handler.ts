@@ -2,7 +2,7 @@ import type { SocketConfig } from '../config/types.js';
 import { normalizeUser, socketServes } from '../config/patterns.js';
 import type { AccountPool } from '../host/pool.js';
 import type { Logger } from '../log.js';
-import { escapeForLog, formatErrorReply, formatReply, parseRequest, type TokenRequest } from '../protocol.js';
+import { escapeForLog, formatCheckedReply, formatErrorReply, formatReply, parseRequest, type TokenRequest } from '../protocol.js';
 import type { TokenReplica } from './replica.js';
 
 /** Every way a request can end; counted and logged, looked up in doc/errors.md. */
@@ -37,6 +37,10 @@ const EMPTY = Buffer.alloc(0);
  */
 export class RequestHandler {
   #accounts: ReadonlySet<string>;
+  /** Accounts made from domain templates since the last setAccounts (src/templates/). */
+  #created = new Set<string>();
+  /** Creates a template account for an unknown address; undefined when no template is configured. */
+  #fromTemplate: ((user: string) => Promise<boolean>) | undefined;
 
   constructor(
     private readonly replica: TokenReplica,
@@ -52,6 +56,12 @@ export class RequestHandler {
   /** After a reload: the accounts that exist now. */
   setAccounts(accounts: Iterable<string>): void {
     this.#accounts = new Set(accounts);
+    this.#created = new Set();
+  }
+
+  /** Domain templates: asked only for addresses that are not configured accounts. */
+  setTemplates(create: ((user: string) => Promise<boolean>) | undefined): void {
+    this.#fromTemplate = create;
   }
 
   handle(route: SocketRoute, data: Buffer, started: number): RequestOutcome | Promise<RequestOutcome> {
@@ -69,11 +79,33 @@ export class RequestHandler {
       // The client is told the same as for an unknown account: a socket does not reveal others' accounts.
       return this.#refuse(route, request, 'account-not-allowed', `${key} is not served on this socket`, started);
     }
-    if (!this.#accounts.has(key)) {
+    if (!this.#accounts.has(key) && !this.#created.has(key)) {
+      if (this.#fromTemplate !== undefined) return this.#viaTemplate(this.#fromTemplate, route, request, key, started);
       return this.#refuse(route, request, 'unknown-account', `${key} is not configured`, started);
     }
     const token = this.replica.usableToken(key, Date.now());
-    if (token !== undefined) return this.#done(route, request.proto, 'ok', formatReply(request, token), started, key);
+    // parseRequest checked the user and the replica checked the token: no need to check again per reply.
+    if (token !== undefined) return this.#done(route, request.proto, 'ok', formatCheckedReply(request, token), started, key);
+    return this.#slow(route, request, key, started);
+  }
+
+  /** First request for an address a template may cover: create its account, then serve as usual. */
+  async #viaTemplate(
+    create: (user: string) => Promise<boolean>,
+    route: SocketRoute,
+    request: TokenRequest,
+    key: string,
+    started: number,
+  ): Promise<RequestOutcome> {
+    let created: boolean;
+    try {
+      created = await create(request.user);
+    } catch (error) {
+      this.log.error({ account: key, error: error instanceof Error ? error.message : String(error) }, 'could not create the account from its template');
+      return this.#refuse(route, request, 'temporarily-unavailable', `${key} could not be created from its template`, started);
+    }
+    if (!created) return this.#refuse(route, request, 'unknown-account', `${key} is not configured`, started);
+    this.#created.add(key);
     return this.#slow(route, request, key, started);
   }
 

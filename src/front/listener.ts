@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../log.js';
 import { escapeForLog, findRequestEnd, MAX_REQUEST_BYTES } from '../protocol.js';
-import type { RequestHandler, RequestResult, SocketRoute } from './handler.js';
+import type { RequestHandler, RequestOutcome, RequestResult, SocketRoute } from './handler.js';
 import { applySocketPermissions, prepareSocketPath, resolveGroup } from './socket-files.js';
 
 /** A client that has not finished its request by then is closed. */
@@ -11,17 +11,44 @@ const LISTEN_BACKLOG = 4_096;
 /** At close, how long a client that connected before it may still take to send its request. */
 const CLOSE_GRACE_MS = 1_000;
 
+/** Per-connection state, kept on the socket so one set of listeners serves every connection. */
+interface ConnState {
+  owner: SocketListener;
+  /** The first chunk; most requests arrive in one. */
+  first: Buffer | undefined;
+  /** Every chunk, only once a second one arrives. */
+  chunks: Buffer[] | undefined;
+  size: number;
+  taken: boolean;
+  /** When the idle timeout closes it (while unread). */
+  deadline: number;
+}
+
+const STATE = Symbol('mailtokend.conn');
+type Conn = Socket & { [STATE]: ConnState };
+
+function received(state: ConnState): Buffer {
+  if (state.chunks !== undefined) return Buffer.concat(state.chunks);
+  return state.first ?? Buffer.alloc(0);
+}
+
 /**
  * One listening UNIX socket: reads a request up to the newline or the
  * client's half-close, hands it to the handler, writes the reply and closes.
+ *
+ * Per connection it allocates one small state object: the listeners are
+ * shared functions, the idle timeout is one timer per listening socket for
+ * all unread connections (in accept order), and a reply the handler has at
+ * once is written without a promise.
  */
 export class SocketListener {
   readonly route: SocketRoute;
   readonly #server: Server;
   readonly #open = new Set<Socket>();
   readonly #inFlight = new Set<Promise<void>>();
-  /** Connections whose request has not arrived yet. */
-  #unread = 0;
+  /** Connections whose request has not arrived yet, oldest first. */
+  readonly #unread = new Set<Conn>();
+  #idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
     route: SocketRoute,
@@ -30,7 +57,7 @@ export class SocketListener {
     private readonly onRejected: (route: SocketRoute, result: RequestResult) => void = () => undefined,
   ) {
     this.route = route;
-    this.#server = createServer({ allowHalfOpen: true }, (conn) => this.#accept(conn));
+    this.#server = createServer({ allowHalfOpen: true }, (conn) => this.#accept(conn as Conn));
   }
 
   async listen(): Promise<void> {
@@ -62,69 +89,129 @@ export class SocketListener {
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     const graceEnds = Date.now() + CLOSE_GRACE_MS;
-    while (this.#inFlight.size > 0 || (this.#unread > 0 && Date.now() < graceEnds)) {
+    while (this.#inFlight.size > 0 || (this.#unread.size > 0 && Date.now() < graceEnds)) {
       await Promise.race([Promise.allSettled([...this.#inFlight]), new Promise((resolve) => setTimeout(resolve, 10))]);
     }
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
     for (const conn of this.#open) conn.destroy();
     await closed;
   }
 
-  #accept(conn: Socket): void {
+  #accept(conn: Conn): void {
     this.#open.add(conn);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let taken = false;
-    this.#unread++;
-    const take = (data: Buffer) => {
-      taken = true;
-      this.#unread--;
-      conn.setTimeout(0);
-      const work = this.#answer(conn, data);
-      this.#inFlight.add(work);
-      void work.finally(() => this.#inFlight.delete(work));
-    };
-    conn.setTimeout(IDLE_TIMEOUT_MS, () => {
-      this.log.info({ socket: this.route.config.path, result: 'idle-timeout', received: escapeForLog(Buffer.concat(chunks), 60) }, 'silent client closed');
-      this.onRejected(this.route, 'idle-timeout');
-      conn.destroy();
-    });
-    conn.on('data', (chunk: Buffer) => {
-      if (taken) return;
-      chunks.push(chunk);
-      size += chunk.length;
-      const data = chunks.length === 1 ? chunk : Buffer.concat(chunks);
-      const end = findRequestEnd(data);
-      if (end >= 0 && end < MAX_REQUEST_BYTES) return take(data.subarray(0, end + 1));
-      if (size > MAX_REQUEST_BYTES) {
-        taken = true;
-        this.#unread--;
-        this.log.warn({ socket: this.route.config.path, result: 'too-long', bytes: size }, 'request over 1 KiB closed');
-        this.onRejected(this.route, 'too-long');
-        conn.destroy();
-      }
-    });
-    conn.on('end', () => {
-      if (!taken) take(Buffer.concat(chunks));
-    });
-    conn.on('error', () => conn.destroy());
-    conn.on('close', () => {
-      this.#open.delete(conn);
-      if (!taken) {
-        taken = true;
-        this.#unread--;
-      }
-    });
+    conn[STATE] = { owner: this, first: undefined, chunks: undefined, size: 0, taken: false, deadline: Date.now() + IDLE_TIMEOUT_MS };
+    this.#unread.add(conn);
+    if (this.#idleTimer === undefined) this.#idleTimer = setTimeout(SocketListener.#sweep, IDLE_TIMEOUT_MS, this);
+    conn.on('data', SocketListener.#onData);
+    conn.on('end', SocketListener.#onEnd);
+    conn.on('error', SocketListener.#onError);
+    conn.on('close', SocketListener.#onClose);
   }
 
-  async #answer(conn: Socket, data: Buffer): Promise<void> {
+  /** Closes the connections whose request has not arrived within the idle timeout. */
+  static #sweep(this: void, self: SocketListener): void {
+    self.#idleTimer = undefined;
+    const now = Date.now();
+    for (const conn of self.#unread) {
+      const state = conn[STATE];
+      if (state.deadline > now) {
+        self.#idleTimer = setTimeout(SocketListener.#sweep, state.deadline - now, self);
+        return;
+      }
+      self.#unread.delete(conn);
+      state.taken = true;
+      self.log.info({ socket: self.route.config.path, result: 'idle-timeout', received: escapeForLog(received(state), 60) }, 'silent client closed');
+      self.onRejected(self.route, 'idle-timeout');
+      conn.destroy();
+    }
+  }
+
+  static #onData(this: Conn, chunk: Buffer): void {
+    const state = this[STATE];
+    if (state.taken) return;
+    let data: Buffer;
+    if (state.first === undefined) {
+      state.first = chunk;
+      data = chunk;
+    } else {
+      state.chunks ??= [state.first];
+      state.chunks.push(chunk);
+      data = Buffer.concat(state.chunks);
+    }
+    state.size += chunk.length;
+    const end = findRequestEnd(data);
+    const self = state.owner;
+    if (end >= 0 && end < MAX_REQUEST_BYTES) return self.#take(this, data.subarray(0, end + 1));
+    if (state.size > MAX_REQUEST_BYTES) {
+      state.taken = true;
+      self.#unread.delete(this);
+      self.log.warn({ socket: self.route.config.path, result: 'too-long', bytes: state.size }, 'request over 1 KiB closed');
+      self.onRejected(self.route, 'too-long');
+      this.destroy();
+      return;
+    }
+    // An inactivity timeout, as socket.setTimeout had it: each chunk restarts it (and moves the connection last).
+    state.deadline = Date.now() + IDLE_TIMEOUT_MS;
+    self.#unread.delete(this);
+    self.#unread.add(this);
+  }
+
+  static #onEnd(this: Conn): void {
+    const state = this[STATE];
+    if (!state.taken) state.owner.#take(this, received(state));
+  }
+
+  static #onError(this: Conn): void {
+    this.destroy();
+  }
+
+  static #onClose(this: Conn): void {
+    const state = this[STATE];
+    const self = state.owner;
+    self.#open.delete(this);
+    if (!state.taken) {
+      state.taken = true;
+      self.#unread.delete(this);
+    }
+    state.first = undefined;
+    state.chunks = undefined;
+  }
+
+  #take(conn: Conn, data: Buffer): void {
+    conn[STATE].taken = true;
+    this.#unread.delete(conn);
+    let outcome;
+    try {
+      outcome = this.handler.handle(this.route, data, Date.now());
+    } catch (error) {
+      this.#failed(error);
+      if (!conn.destroyed) conn.end(EMPTY);
+      return;
+    }
+    if (!(outcome instanceof Promise)) {
+      if (!conn.destroyed) conn.end(outcome.reply);
+      return;
+    }
+    const work = this.#answerLater(conn, outcome);
+    this.#inFlight.add(work);
+    void work.finally(() => this.#inFlight.delete(work));
+  }
+
+  async #answerLater(conn: Socket, pending: Promise<RequestOutcome>): Promise<void> {
     let reply: Buffer;
     try {
-      const outcome = this.handler.handle(this.route, data, Date.now());
-      reply = (outcome instanceof Promise ? await outcome : outcome).reply;
+      reply = (await pending).reply;
     } catch (error) {
-      this.log.error({ socket: this.route.config.path, error: error instanceof Error ? error.message : String(error) }, 'request handler failed');
-      reply = Buffer.alloc(0);
+      this.#failed(error);
+      reply = EMPTY;
     }
     if (!conn.destroyed) conn.end(reply);
   }
+
+  #failed(error: unknown): void {
+    this.log.error({ socket: this.route.config.path, error: error instanceof Error ? error.message : String(error) }, 'request handler failed');
+  }
 }
+
+const EMPTY = Buffer.alloc(0);

@@ -1,6 +1,7 @@
 import type { KnownToken } from '../../actors/account.js';
 import type { AccountState } from '../../actors/answer.js';
 import type { AccountUpdate } from '../host/messages.js';
+import { isValidToken } from '../protocol.js';
 
 interface Replicated {
   state: AccountState;
@@ -21,10 +22,13 @@ export class TokenReplica {
   readonly #entries = new Map<string, Replicated>();
 
   apply(update: AccountUpdate): void {
+    // A token that could not go into a reply is never served from here: the
+    // actor's path formats (and refuses) it as before.
+    const replyable = update.accessToken !== undefined && isValidToken(update.accessToken);
     this.#entries.set(update.key, {
       state: update.state,
       accessToken: update.accessToken,
-      usableUntil: update.usableUntil ?? 0,
+      usableUntil: replyable ? (update.usableUntil ?? 0) : 0,
       expiresAt: update.expiresAt,
       lifetimeMs: update.lifetimeMs,
       lastRefreshAt: update.lastRefreshAt,
@@ -35,7 +39,10 @@ export class TokenReplica {
     this.#entries.delete(key);
   }
 
-  /** The token to hand out at `now`, or undefined when the actor must decide. */
+  /**
+   * The token to hand out at `now`, or undefined when the actor must decide.
+   * A token returned here has passed `isValidToken`.
+   */
   usableToken(key: string, now: number): string | undefined {
     const entry = this.#entries.get(key);
     if (entry === undefined || entry.state === 'unauthenticated' || now >= entry.usableUntil) return undefined;

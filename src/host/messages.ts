@@ -129,7 +129,13 @@ export interface DeviceCancelTask {
   flow: string;
 }
 export type SignInTask = SignInUrlTask | SignInRedeemTask | DeviceStartTask | DeviceWaitTask | DeviceCancelTask;
-export type HostTask = AttachTask | SyncTask | TokenTask | GrantTask | RefreshTask | RevokeTask | StatusTask | CrashTask | SignInTask | OpsTask;
+/** One more account for the shard (a domain template's account, created on first request); no-op if it exists. */
+export interface AddTask {
+  op: 'add';
+  shard: number;
+  account: AccountSpec;
+}
+export type HostTask = AttachTask | SyncTask | AddTask | TokenTask | GrantTask | RefreshTask | RevokeTask | StatusTask | CrashTask | SignInTask | OpsTask;
 
 /** How a sign-in step ended. `code` is a provider or mailtokend error code, `ok` on success. */
 export interface SignInOutcome {

@@ -75,6 +75,16 @@ export class AccountPool {
     return shardOf(key, this.#options.workers);
   }
 
+  /**
+   * Adds one account (a domain template's, on its first request) to its shard
+   * without touching the others; it survives a worker restart. The caller
+   * makes sure one key is added once at a time (src/templates/).
+   */
+  async add(spec: AccountSpec): Promise<void> {
+    if (!this.#accounts.some((a) => a.key === spec.key)) this.#accounts = [...this.#accounts, spec];
+    await this.#run({ op: 'add', shard: this.shardOf(spec.key), account: spec }, this.shardOf(spec.key));
+  }
+
   token(key: string, waitMs: number): Promise<TokenResult> {
     return this.#run({ op: 'token', key, now: Date.now(), waitMs }, this.shardOf(key)) as Promise<TokenResult>;
   }

@@ -79,6 +79,12 @@ export class ShardHost {
     await Promise.all(starting);
   }
 
+  /** Starts one more account unless it is already there (domain templates, src/templates/). */
+  async add(spec: AccountSpec): Promise<void> {
+    if (this.#entries.has(spec.key)) return;
+    await this.#start(spec, undefined);
+  }
+
   token(key: string, now: number, waitMs: number): Promise<TokenResult> | TokenResult {
     const entry = this.#entries.get(key);
     if (!entry) return { kind: 'fail', code: 'unknown-account', message: `${key} is not configured` };
@@ -99,7 +105,10 @@ export class ShardHost {
   async refresh(key: string, waitMs: number): Promise<ActionResult> {
     const entry = this.#entries.get(key);
     if (!entry) return unknown(key);
-    entry.actor.send({ type: 'REFRESH', now: Date.now() });
+    // App-only credentials have no grant to import: a refresh of a refused account tries them again
+    // (the admin fixed the app registration, consent or key at the provider).
+    const retryAppOnly = entry.spec.auth !== undefined && entry.actor.getSnapshot().value === 'unauthenticated';
+    entry.actor.send({ type: retryAppOnly ? 'GRANT' : 'REFRESH', now: Date.now() });
     return this.#settle(entry, waitMs, 'refresh requested');
   }
 

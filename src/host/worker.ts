@@ -51,6 +51,9 @@ export default async function handle(
     case 'sync':
       await (await attached()).sync(task.accounts);
       return null;
+    case 'add':
+      await (await attached()).add(task.account);
+      return null;
     case 'token':
       return (await attached()).token(task.key, task.now, task.waitMs);
     case 'grant':

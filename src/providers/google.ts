@@ -1,6 +1,7 @@
 import { OAuth2Client } from 'google-auth-library';
 import { isNeedsActionCode, oneLine, parseRetryAfter, ProviderError } from './errors.js';
 import { googleScopes } from './scopes.js';
+import { acquireServiceAccountToken } from './google-service-account.js';
 import { DEFAULT_EXPIRES_IN_MS, PROVIDER_TIMEOUT_MS, type ProviderAccount, type ProviderClient, type RefreshOutcome } from './types.js';
 
 export interface GoogleSettings {
@@ -56,9 +57,14 @@ export class GoogleProvider implements ProviderClient {
       throw classifyGoogleError(error, now());
     }
   }
+
+  /** Service accounts (domain-wide delegation): src/providers/google-service-account.ts. */
+  acquireAppOnly(account: ProviderAccount, signal: AbortSignal): Promise<RefreshOutcome> {
+    return acquireServiceAccountToken(account, this.#settings, signal);
+  }
 }
 
-function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+export function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   const deadline = AbortSignal.any([signal, AbortSignal.timeout(PROVIDER_TIMEOUT_MS)]);
   return new Promise<T>((resolve, reject) => {
     const onAbort = () =>

@@ -90,9 +90,7 @@ export async function acquireClientCredentials(
     // msal-node's own refusals before any request (e.g. missing_tenant_id_error) are configuration errors too.
     const code = (error as { errorCode?: unknown } | null)?.errorCode;
     if (classified.kind === 'transient' && (APP_REFUSED.has(aadsts) || code === 'missing_tenant_id_error' || code === 'invalid_client')) {
-      return Promise.reject(
-        new ProviderError('revoked', aadsts, classified.message, { status: classified.status, cause: error }),
-      );
+      throw new ProviderError('revoked', aadsts, classified.message, { status: classified.status, cause: error });
     }
     throw classified;
   }

@@ -105,6 +105,14 @@ test('google service account disabled by the admin: unauthenticated with invalid
   assert.is(row.lastError?.code, 'invalid_grant');
 });
 
+test('google service account enabled again: mailtokend refresh tries the credentials again', async () => {
+  h.emu.changeServiceAccount(GSA_EMAIL, { disabled: false });
+  const r = await h.cli(['refresh', GSA.user]);
+  assert.is(r.code, 0, `${r.out} ${r.stderr}`);
+  const token = await h.token(GSA.user, 'IMAP');
+  assert.ok(token && h.emu.isValidAccessToken(token, GSA.user));
+});
+
 test('mailtokend refresh re-acquires an app-only token', async () => {
   const before = await h.token(CONTOSO.user);
   const r = await h.cli(['refresh', CONTOSO.user]);
@@ -133,6 +141,16 @@ test('a secret revoked at the provider: unauthenticated with the provider\'s cod
   assert.match(err.text, /^ERR needs-auth /);
   const other = await h.token(FABRIKAM.user);
   assert.is(h.emu.lookupToken(other!)?.clientId, 'fabrikam-app');
+});
+
+test('the new secret in the file and a reload bring the account back', async () => {
+  writeFileSync(join(dir, 'contoso.secret'), 'cc~rotated-by-the-admin-999\n', { mode: 0o600 });
+  const r = await h.cli(['reload']);
+  assert.is(r.code, 0, `${r.out} ${r.stderr}`);
+  await h.waitForState(CONTOSO.user, 'valid');
+  const token = await h.token(CONTOSO.user);
+  assert.is(h.emu.lookupToken(token!)?.clientId, 'contoso-app');
+  assert.ok(h.emu.isValidAccessToken(token!));
 });
 
 test('no client secret, key or token in the daemon output or state files', () => {
