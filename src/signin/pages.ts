@@ -1,7 +1,5 @@
-import type { AccountStatus } from '../host/messages.js';
-
 /**
- * The few pages of the web listener. They show addresses, states and error
+ * The sign-in pages of the web listener. They show addresses, states and error
  * codes, never a token, a code or a secret; every value is escaped.
  */
 
@@ -23,30 +21,6 @@ export function authHref(user: string): string {
   return `/auth/${encodeURIComponent(user)}`;
 }
 
-export function accountsPage(accounts: AccountStatus[], now: number): string {
-  const rows = [...accounts]
-    .sort((a, b) => a.user.localeCompare(b.user))
-    .map((a) => {
-      const expires = a.expiresAt !== undefined && a.state !== 'unauthenticated' ? `${Math.max(0, Math.round((a.expiresAt - now) / 60_000))} min` : '';
-      const error = a.lastError ? `${a.lastError.code}: ${a.lastError.message}` : '';
-      const action = a.state === 'unauthenticated' ? 'Sign in' : 'Sign in again';
-      return `<tr><td>${escapeHtml(a.user)}</td><td>${escapeHtml(a.provider)}</td><td class="state-${escapeHtml(a.state)}">${escapeHtml(a.state)}</td><td>${escapeHtml(expires)}</td><td>${escapeHtml(error)}</td><td><a href="${escapeHtml(authHref(a.user))}">${action}</a></td></tr>`;
-    })
-    .join('\n');
-  return page(
-    'Accounts',
-    `<h1>mailtokend accounts</h1>
-<table>
-<thead><tr><th>account</th><th>provider</th><th>state</th><th>token expires in</th><th>last error</th><th></th></tr></thead>
-<tbody>
-${rows}
-</tbody>
-</table>
-<p>An account in <b>unauthenticated</b> needs a sign-in: follow its link, or run <code>mailtokend login ADDRESS</code>.</p>`,
-  );
-}
-
-/** Shown instead of redirecting when another site sent the browser here: one click confirms. */
 export function confirmPage(user: string): string {
   return page(
     'Sign in',
