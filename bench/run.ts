@@ -3,7 +3,7 @@
  * floor a bare Node UNIX-socket server sets on the same machine. See
  * doc/benchmarks.md for what each figure means.
  *
- *   node dist/bench/run.js [--accounts 1000] [--workers 2] [--concurrency 1,16,64]
+ *   node dist/bench/run.js [--accounts 10000] [--workers 2] [--concurrency 1,16,64]
  *     [--duration 6] [--rounds 3] [--warmup 0.5] [--lifetime 3600] [--out FILE]
  *     [--profile DIR] [--keep]
  *
@@ -54,7 +54,7 @@ interface Settings {
   keep: boolean;
 }
 
-const USAGE = `usage: node dist/bench/run.js [--accounts 1000] [--workers 2] [--concurrency 1,16,64]
+const USAGE = `usage: node dist/bench/run.js [--accounts 10000] [--workers 2] [--concurrency 1,16,64]
   [--duration 6] [--rounds 3] [--warmup 0.5] [--lifetime 3600] [--out FILE] [--profile DIR] [--keep]
        node dist/bench/run.js --scenario serving|memory|start|client|storm [options]
 See doc/benchmarks.md.`;
@@ -68,7 +68,7 @@ function settings(argv: string[]): Settings {
   if (concurrency.some((c) => !Number.isInteger(c) || c < 1)) throw new Error('--concurrency takes positive integers, e.g. 1,16,64');
   const profile = f.get('profile');
   return {
-    accounts: Math.floor(numberFlag(f, 'accounts', 1000)),
+    accounts: Math.floor(numberFlag(f, 'accounts', 10_000)),
     workers: Math.floor(numberFlag(f, 'workers', 2)),
     concurrency,
     durationS: numberFlag(f, 'duration', 6),
@@ -269,7 +269,7 @@ async function main(): Promise<number> {
     t = performance.now();
     const daemon = new DaemonProcess(cleanup, config.path, env, nodeArgs);
     const readyMs = await daemon.ready;
-    const validMs = await waitAllValid(config.adminSocket, s.accounts, 120_000);
+    const validMs = await waitAllValid(config.adminSocket, s.accounts, 600_000);
     const allValidMs = performance.now() - t;
     say(`daemon pid ${daemon.pid} ready in ${(readyMs / 1000).toFixed(2)} s, all ${s.accounts} accounts valid ${(validMs / 1000).toFixed(2)} s later`);
     const startup = {
