@@ -19,7 +19,7 @@ import type { AccountStatus, AccountUpdate } from '../src/host/messages.js';
 const TOKEN = 'ya29.secret-access-token-never-shown';
 
 function update(partial: Partial<AccountUpdate> & { key: string; state: AccountUpdate['state'] }): AccountUpdate {
-  return { type: 'account', user: partial.key, at: 1_000, accessToken: TOKEN, ...partial };
+  return { type: 'account', user: partial.key, provider: 'google', at: 1_000, accessToken: TOKEN, ...partial };
 }
 
 test('graph: every state and state-changing transition of accountMachine, with events, guards and delays', () => {
@@ -80,7 +80,7 @@ test('book: 10,000 accounts filtered by state, provider and text, paged on the s
   for (let i = 0; i < 10_000; i++) providers.set(`u${String(i).padStart(5, '0')}@x.example`, i % 3 === 0 ? 'microsoft' : 'google');
   book.setProviders(providers);
   const started = performance.now();
-  for (const key of providers.keys()) book.apply(update({ key, state: key.endsWith('7@x.example') ? 'expired' : 'valid', expiresAt: 5_000 }));
+  for (const [key, provider] of providers) book.apply(update({ key, provider, state: key.endsWith('7@x.example') ? 'expired' : 'valid', expiresAt: 5_000 }));
   const page = book.page({ state: 'expired', provider: 'google', text: 'U01' }, 0, 50);
   assert.ok(performance.now() - started < 2_000);
   assert.is(page.counts.total, 10_000);
@@ -92,7 +92,12 @@ test('book: 10,000 accounts filtered by state, provider and text, paged on the s
   assert.is(book.page({}, 9_990, 100).accounts.length, 10);
   assert.is(book.page({}, 0, 1_000_000).accounts.length, 500);
   assert.not.ok('accessToken' in book.get('u00000@x.example')!);
-  assert.is(book.apply(update({ key: 'not-configured@x', state: 'valid' })), undefined);
+  // An account a domain template made on demand is not in the config, but is listed all the same.
+  const made = book.apply(update({ key: 'made-on-demand@x.example', provider: 'contoso', state: 'valid' }));
+  assert.is(made?.provider, 'contoso');
+  assert.is(book.page({ text: 'made-on-demand' }, 0, 10).matched, 1);
+  book.remove('made-on-demand@x.example');
+  assert.is(book.page({ text: 'made-on-demand' }, 0, 10).matched, 0, 'a removed account leaves the list');
 });
 
 test('page: server-rendered counts and rows with Sign in links, escaped, no token', () => {
@@ -156,7 +161,7 @@ test('stream: nothing without clients; a burst of changes becomes one push; too 
 
 test('history: a transient failure records when the account retries; a refusal does not', () => {
   const history = new TransitionHistory();
-  const base = { type: 'account' as const, key: 'r@x.test', user: 'r@x.test' };
+  const base = { type: 'account' as const, key: 'r@x.test', user: 'r@x.test', provider: 'google' };
   history.record({ ...base, state: 'valid', at: 1 });
   const failed = history.record({ ...base, from: 'valid', state: 'expired', cause: 'refresh-failed', lastError: { code: 'http-503', message: 'provider answered 503', at: 2 }, retryAt: 4_000, at: 2 });
   assert.is(failed?.retryAt, 4_000);

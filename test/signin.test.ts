@@ -160,7 +160,7 @@ function fakeContext(cfg: Config, logs: string[]): { context: DaemonContext; eve
 }
 
 function update(state: AccountUpdate['state'], extra: Partial<AccountUpdate> = {}): AccountUpdate {
-  return { type: 'account', key: 'alice@contoso.example', user: 'alice@contoso.example', state, at: Date.now(), ...extra };
+  return { type: 'account', key: 'alice@contoso.example', user: 'alice@contoso.example', provider: 'microsoft', state, at: Date.now(), ...extra };
 }
 
 test('notifier: error command after three transient failures in a row, once per run; a refresh resets it', async () => {

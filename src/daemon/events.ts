@@ -5,6 +5,8 @@ import type { AccountUpdate, RefreshReport } from '../host/messages.js';
 export interface DaemonEventMap {
   /** An account actor published a change (every state change, new token or new error). */
   account: AccountUpdate;
+  /** An account stopped existing (reload removed it). */
+  removed: { key: string };
   /** A socket request ended. */
   request: { socket: string; proto: string; result: RequestResult; ms: number };
   /** A worker thread died (`lost`) or its replacement holds its accounts again (`restored`). */

@@ -209,6 +209,7 @@ function onHostMessage(message: HostMessage, replica: TokenReplica, events: Daem
       return;
     case 'removed':
       replica.remove(message.key);
+      events.emit('removed', { key: message.key });
       return;
     case 'log':
       log[message.level](message.fields, message.msg);

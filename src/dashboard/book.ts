@@ -84,11 +84,17 @@ export class AccountBook {
   #sorted: string[] | undefined;
   #providers = new Map<string, string>();
 
-  /** Which provider section each account (by key) uses; from the config in force. */
+  /**
+   * Which provider section each configured account (by key) uses. Accounts
+   * themselves come from the actors' events, so ones a domain template made
+   * on demand are listed too; removed ones leave through `remove`.
+   */
   setProviders(providers: Map<string, string>): void {
     this.#providers = providers;
-    for (const key of [...this.#rows.keys()]) if (!providers.has(key)) this.#rows.delete(key);
-    this.#sorted = undefined;
+  }
+
+  remove(key: string): void {
+    if (this.#rows.delete(key)) this.#sorted = undefined;
   }
 
   providerOf(key: string): string {
@@ -96,8 +102,7 @@ export class AccountBook {
   }
 
   apply(update: AccountUpdate): DashboardAccount | undefined {
-    if (!this.#providers.has(update.key)) return undefined;
-    const row = publicAccount(update, this.providerOf(update.key));
+    const row = publicAccount(update, update.provider);
     if (!this.#rows.has(update.key)) this.#sorted = undefined;
     this.#rows.set(update.key, row);
     return row;
@@ -106,7 +111,7 @@ export class AccountBook {
   /** Fills in accounts no event has told about yet (e.g. events dropped while starting). */
   seed(rows: AccountStatus[]): void {
     for (const r of rows) {
-      if (this.#rows.has(r.key) || !this.#providers.has(r.key)) continue;
+      if (this.#rows.has(r.key)) continue;
       this.#rows.set(r.key, publicAccount(r, r.provider));
       this.#sorted = undefined;
     }

@@ -44,6 +44,10 @@ export class Dashboard {
     if (this.context.env.MAILTOKEND_INSPECT === '1') (await import('./inspect.js')).installInspector(this.context);
     this.#configure();
     events.on('config', () => this.#configure());
+    events.on('removed', ({ key }) => {
+      this.book.remove(key);
+      this.history.forget(key);
+    });
     events.on('account', (update) => {
       const transition = this.history.record(update);
       const row = this.book.apply(update);
@@ -64,7 +68,6 @@ export class Dashboard {
   #configure(): void {
     const providers = new Map(this.context.config.accounts.map((a) => [normalizeUser(a.user), a.provider]));
     this.book.setProviders(providers);
-    this.history.retain(new Set(providers.keys()));
   }
 
   routes(): WebRoute[] {

@@ -56,6 +56,12 @@ export class TransitionHistory {
     return [...(this.#entries.get(key) ?? [])];
   }
 
+  /** Forgets an account that no longer exists. */
+  forget(key: string): void {
+    this.#entries.delete(key);
+    this.#lastErrorAt.delete(key);
+  }
+
   /** Forgets accounts that are no longer configured. */
   retain(keys: ReadonlySet<string>): void {
     for (const key of this.#entries.keys()) {

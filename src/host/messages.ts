@@ -199,6 +199,8 @@ export interface AccountUpdate {
   type: 'account';
   key: string;
   user: string;
+  /** Provider section name. */
+  provider: string;
   state: AccountState;
   from?: AccountState;
   /** What caused the change (the machine event), for logs and history. */

@@ -240,6 +240,7 @@ export class ShardHost {
       type: 'account',
       key: entry.spec.key,
       user: entry.spec.user,
+      provider: entry.spec.provider.name,
       state,
       from: before.state,
       cause: describeEvent(entry.lastEvent),

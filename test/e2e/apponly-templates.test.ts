@@ -9,6 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { AccountStatus } from '../../src/host/messages.js';
 import { Harness, setup, tokenInXoauth2 } from '../helpers/daemon.js';
+import { webBase } from '../helpers/signin.js';
 
 const SECRET = 'cc~template.secret-abcdefghijkl';
 const N = 1000;
@@ -60,6 +61,11 @@ test(`a template serves ${N} different addresses on demand`, async () => {
   const made = rows.filter((row) => row.user.endsWith('@contoso.example'));
   assert.is(made.length, N);
   assert.ok(made.every((row) => row.state === 'valid'));
+  // The dashboard lists accounts a template made, though they are not in the config.
+  const api = await fetch(`${await webBase(h.daemon!)}/api/accounts?q=${encodeURIComponent('@contoso.example')}&limit=10`);
+  const page = (await api.json()) as { matched: number; accounts: Array<{ user: string; state: string }> };
+  assert.is(page.matched, N, 'every template-made account is on the dashboard');
+  assert.ok(page.accounts.every((a) => a.state === 'valid'));
   console.log(`  ${N} template accounts created and served in ${ms} ms`);
 });
 
