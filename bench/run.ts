@@ -56,7 +56,7 @@ interface Settings {
 
 const USAGE = `usage: node dist/bench/run.js [--accounts 10000] [--workers 2] [--concurrency 1,16,64]
   [--duration 6] [--rounds 3] [--warmup 0.5] [--lifetime 3600] [--out FILE] [--profile DIR] [--keep]
-       node dist/bench/run.js --scenario serving|memory|start|client|storm [options]
+       node dist/bench/run.js --scenario serving|memory|start|client|storm|churn [options]
 See doc/benchmarks.md.`;
 
 function settings(argv: string[]): Settings {
@@ -221,7 +221,7 @@ function machine() {
 }
 
 /** The other scenarios of doc/benchmarks.md, each in its own module: `--scenario NAME`. */
-const SCENARIOS = ['serving', 'memory', 'start', 'client', 'storm'] as const;
+const SCENARIOS = ['serving', 'memory', 'start', 'client', 'storm', 'churn'] as const;
 
 async function main(): Promise<number> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
