@@ -17,7 +17,6 @@
  * provider issued and still valid, an account was never served, or a refresh
  * happened during measurement.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -27,7 +26,7 @@ import { numberFlag, parseFlags, processCpuMs, processRssKiB, type LatencySummar
 import {
   Cleanup,
   DaemonProcess,
-  LOAD_JS,
+  runLoad,
   askOnce,
   daemonEnv,
   makeAccounts,
@@ -83,28 +82,6 @@ function settings(argv: string[]): Settings {
 
 function say(message: string): void {
   process.stderr.write(`bench: ${message}\n`);
-}
-
-/** One round in a separate load-generator process; its result line parsed. */
-function load(cleanup: Cleanup, args: string[], budgetMs: number): Promise<LoadResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [LOAD_JS, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    cleanup.child(child);
-    const out: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), budgetMs);
-    child.once('error', reject);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      const text = Buffer.concat(out).toString('utf8').trim();
-      if (code !== 0) return reject(new Error(`load generator failed (code ${code}, signal ${signal})`));
-      try {
-        resolvePromise(JSON.parse(text.slice(text.lastIndexOf('\n') + 1)) as LoadResult);
-      } catch {
-        reject(new Error(`load generator printed no result: ${text.slice(0, 200)}`));
-      }
-    });
-  });
 }
 
 /** One server at one concurrency, over all its rounds. */
@@ -307,7 +284,7 @@ async function main(): Promise<number> {
         const order = r % 2 === 0 ? (['reference', 'mailtokend'] as const) : (['mailtokend', 'reference'] as const);
         for (const target of order) {
           const args = [...common, ...(target === 'mailtokend' ? daemonArgs : refArgs), '--concurrency', String(c)];
-          rounds[target].push(await load(cleanup, args, budgetMs));
+          rounds[target].push(await runLoad(cleanup, args, budgetMs));
         }
       }
       for (const d of rounds.mailtokend) {

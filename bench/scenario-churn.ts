@@ -14,13 +14,12 @@
  * achieved change rate is counted at the emulator (refreshes × 2) and at the
  * event stream (accounts pushed).
  */
-import { spawn } from 'node:child_process';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { get, type ClientRequest } from 'node:http';
 import { join } from 'node:path';
-import { numberFlag, parseFlags, type LoadResult } from './common.js';
+import { numberFlag, parseFlags } from './common.js';
 import { machine, prepare, say, writeResults } from './scenario-common.js';
-import { Cleanup, DaemonProcess, LOAD_JS, waitAllValid } from './setup.js';
+import { Cleanup, DaemonProcess, runLoad, waitAllValid } from './setup.js';
 
 interface Phase {
   dashboardClient: boolean;
@@ -30,22 +29,6 @@ interface Phase {
   failures: number;
   stateChangesPerS: number;
   streamedAccountsPerS: number;
-}
-
-function runLoad(cleanup: Cleanup, args: string[], budgetMs: number): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [LOAD_JS, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    cleanup.child(child);
-    const out: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), budgetMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      const text = Buffer.concat(out).toString('utf8').trim();
-      if (code !== 0) return reject(new Error(`load generator failed (code ${code})`));
-      resolve(JSON.parse(text.slice(text.lastIndexOf('\n') + 1)) as LoadResult);
-    });
-  });
 }
 
 /** Reads the dashboard's event stream and counts the account rows it pushes. */

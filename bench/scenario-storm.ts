@@ -20,33 +20,11 @@
  * (`stats().maxInFlight`) against the cap; refreshes per account per token
  * lifetime over the window.
  */
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { numberFlag, parseFlags, processCpuMs, type LoadResult } from './common.js';
+import { numberFlag, parseFlags, processCpuMs } from './common.js';
 import { machine, prepare, say, writeResults } from './scenario-common.js';
-import { Cleanup, DaemonProcess, LOAD_JS, waitAllValid } from './setup.js';
-
-function loadOnce(cleanup: Cleanup, args: string[], budgetMs: number): Promise<LoadResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--max-old-space-size=2048', LOAD_JS, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    cleanup.child(child);
-    const out: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), budgetMs);
-    child.once('error', reject);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      const text = Buffer.concat(out).toString('utf8').trim();
-      if (code !== 0) return reject(new Error(`load generator failed (code ${code}, signal ${signal})`));
-      try {
-        resolvePromise(JSON.parse(text.slice(text.lastIndexOf('\n') + 1)) as LoadResult);
-      } catch {
-        reject(new Error(`load generator printed no result: ${text.slice(0, 200)}`));
-      }
-    });
-  });
-}
+import { Cleanup, DaemonProcess, runLoad, waitAllValid } from './setup.js';
 
 export async function run(argv: string[]): Promise<number> {
   const f = parseFlags(argv);
@@ -73,10 +51,12 @@ export async function run(argv: string[]): Promise<number> {
     const warningsBefore = daemon.problems.length;
     const cpu0 = processCpuMs(daemon.pid);
     say(`storm: all ${n} valid; load at concurrency ${concurrency} for ${durationS} s`);
-    const r = await loadOnce(
+    const r = await runLoad(
       cleanup,
       ['--socket', p.config.socket, '--users', usersFile, '--concurrency', String(concurrency), '--duration', String(durationS), '--warmup', '0', '--token-times', '--timeout', '5000'],
       (durationS + 60) * 1000,
+      // Long runs keep every token's last-seen time: give the generator room.
+      ['--max-old-space-size=2048'],
     );
     const cpuMs = processCpuMs(daemon.pid) - cpu0;
     const stats = p.emu.stats();

@@ -16,6 +16,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ensureCa, startEmulator, type Emulator, type Provider } from '../emulator/index.js';
 import { adminRequest } from '../src/admin/client.js';
+import type { LoadResult } from './common.js';
 import type { AccountStatus } from '../src/host/messages.js';
 import { googleScopes, microsoftScopes } from '../src/providers/scopes.js';
 import { loadStoreKey, openFileStore } from '../src/store/index.js';
@@ -309,4 +310,30 @@ export async function startReference(cleanup: Cleanup, socket: string, replySize
     child.once('exit', (code) => reject(new Error(`reference server exited with code ${code}`)));
   });
   return child;
+}
+
+/**
+ * One round of load in a separate load-generator process (so its CPU is not
+ * counted as the server's); its last output line is the parsed result.
+ * `nodeArgs` go to that process's node (e.g. a bigger heap for long runs).
+ */
+export function runLoad(cleanup: Cleanup, args: string[], budgetMs: number, nodeArgs: string[] = []): Promise<LoadResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [...nodeArgs, LOAD_JS, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    cleanup.child(child);
+    const out: Buffer[] = [];
+    child.stdout!.on('data', (c: Buffer) => out.push(c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), budgetMs);
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      const text = Buffer.concat(out).toString('utf8').trim();
+      if (code !== 0) return reject(new Error(`load generator failed (code ${code}, signal ${signal})`));
+      try {
+        resolvePromise(JSON.parse(text.slice(text.lastIndexOf('\n') + 1)) as LoadResult);
+      } catch {
+        reject(new Error(`load generator printed no result: ${text.slice(0, 200)}`));
+      }
+    });
+  });
 }

@@ -1,9 +1,13 @@
 import type { RefreshFailure, RefreshSuccess } from '../../actors/account.js';
-import { ProviderError, type ProviderAccount } from '../providers/index.js';
+import { ProviderError } from '../providers/index.js';
 import { googleScopes, microsoftScopes } from '../providers/scopes.js';
 import { StoreCorruptError, type GrantStore, type StoredGrant } from '../store/index.js';
 import type { AccountSpec, RefreshReport, WorkerLog } from './messages.js';
+import type { Limiter } from './limiter.js';
+import { providerAccount } from './provider-account.js';
 import type { ProviderRegistry } from './provider-registry.js';
+
+type Report = (result: RefreshReport['result'], code?: string, providerMs?: number) => void;
 
 type Log = (level: WorkerLog['level'], msg: string, fields: WorkerLog['fields']) => void;
 
@@ -101,7 +105,7 @@ export class GrantKeeper {
 
   async refreshWith(spec: AccountSpec, signal: AbortSignal, providers: ProviderRegistry): Promise<RefreshSuccess> {
     const held = this.#held.get(spec.key);
-    const report = (result: RefreshReport['result'], code?: string, providerMs?: number) =>
+    const report: Report = (result, code, providerMs) =>
       this.observer.refreshDone?.({ key: spec.key, provider: spec.provider.name, result, code, providerMs });
     if (spec.auth !== undefined) return this.#acquireAppOnly(spec, signal, providers, report);
     if (held?.corrupt) {
@@ -114,32 +118,7 @@ export class GrantKeeper {
       throw refusal('revoked', 'no-grant', `no refresh grant stored for ${spec.key}: sign in or run mailtokend import`);
     }
     const { client, limiter } = providers.get(spec.provider);
-    let release: () => void;
-    try {
-      release = await limiter.acquire(signal);
-    } catch {
-      throw refusal('transient', 'cancelled', 'refresh cancelled while waiting for a provider slot');
-    }
-    let outcome;
-    const started = performance.now();
-    try {
-      outcome = await client.refresh(
-        { user: spec.user, loginAs: spec.loginAs, providerName: spec.provider.name, clientId: spec.clientId, clientSecret: spec.clientSecret, tenant: spec.tenant, protocols: spec.protocols },
-        grant.refreshToken,
-        signal,
-      );
-    } catch (error) {
-      const ms = performance.now() - started;
-      if (error instanceof ProviderError) {
-        report(error.kind, error.providerCode, ms);
-        throw refusal(error.kind, error.providerCode, error.message, error.retryAfterMs);
-      }
-      report('transient', 'internal', ms);
-      throw refusal('transient', 'internal', error instanceof Error ? error.message : 'refresh failed');
-    } finally {
-      release();
-    }
-    report('ok', undefined, performance.now() - started);
+    const outcome = await callProvider(limiter, signal, report, () => client.refresh(providerAccount(spec), grant.refreshToken, signal));
     // A sign-in or revoke replaced the grant while this refresh ran: its rotation is stale.
     const stale = signal.aborted || this.#held.get(spec.key)?.grant !== grant;
     if (outcome.rotatedRefreshToken && !stale) {
@@ -154,39 +133,15 @@ export class GrantKeeper {
    * unknown tenant, missing consent, disabled service account) come back as
    * `revoked` and leave the account unauthenticated with the provider's error.
    */
-  async #acquireAppOnly(
-    spec: AccountSpec,
-    signal: AbortSignal,
-    providers: ProviderRegistry,
-    report: (result: RefreshReport['result'], code?: string, providerMs?: number) => void,
-  ): Promise<RefreshSuccess> {
+  async #acquireAppOnly(spec: AccountSpec, signal: AbortSignal, providers: ProviderRegistry, report: Report): Promise<RefreshSuccess> {
     const { client, limiter } = providers.get(spec.provider);
-    if (client.acquireAppOnly === undefined) {
+    const acquire = client.acquireAppOnly?.bind(client);
+    if (acquire === undefined) {
       report('revoked', 'unsupported');
       throw refusal('revoked', 'unsupported', `provider ${spec.provider.name} has no app-only credentials`);
     }
-    let release: () => void;
-    try {
-      release = await limiter.acquire(signal);
-    } catch {
-      throw refusal('transient', 'cancelled', 'refresh cancelled while waiting for a provider slot');
-    }
-    const started = performance.now();
-    try {
-      const outcome = await client.acquireAppOnly(providerAccount(spec), signal);
-      report('ok', undefined, performance.now() - started);
-      return { accessToken: outcome.accessToken, expiresInMs: outcome.expiresInMs, now: Date.now() };
-    } catch (error) {
-      const ms = performance.now() - started;
-      if (error instanceof ProviderError) {
-        report(error.kind, error.providerCode, ms);
-        throw refusal(error.kind, error.providerCode, error.message, error.retryAfterMs);
-      }
-      report('transient', 'internal', ms);
-      throw refusal('transient', 'internal', error instanceof Error ? error.message : 'refresh failed');
-    } finally {
-      release();
-    }
+    const outcome = await callProvider(limiter, signal, report, () => acquire(providerAccount(spec), signal));
+    return { accessToken: outcome.accessToken, expiresInMs: outcome.expiresInMs, now: Date.now() };
   }
 
   async #keepRotated(spec: AccountSpec, previous: StoredGrant, refreshToken: string, scopes: string[]): Promise<void> {
@@ -226,25 +181,40 @@ export class GrantKeeper {
   }
 }
 
-function providerAccount(spec: AccountSpec): ProviderAccount {
-  return {
-    user: spec.user,
-    loginAs: spec.loginAs,
-    providerName: spec.provider.name,
-    clientId: spec.clientId,
-    clientSecret: spec.clientSecret,
-    tenant: spec.tenant,
-    protocols: spec.protocols,
-    ...(spec.auth !== undefined && { auth: spec.auth }),
-    ...(spec.certificate !== undefined && { certificate: spec.certificate }),
-    ...(spec.serviceAccount !== undefined && { serviceAccount: spec.serviceAccount }),
-  };
-}
-
 function scopesOf(spec: AccountSpec): string[] {
   return spec.provider.type === 'google' ? googleScopes() : microsoftScopes(spec.protocols);
 }
 
 function refusal(kind: RefreshFailure['kind'], code: string, message: string, retryAfterMs?: number): RefreshFailure {
   return { kind, code, message, retryAfterMs, now: Date.now() };
+}
+
+/**
+ * One provider call under the provider's refresh cap: waits for a slot, times
+ * the call, reports its outcome, and turns any failure into the machine's
+ * RefreshFailure (revoked or transient, with the provider's code).
+ */
+async function callProvider<T>(limiter: Limiter, signal: AbortSignal, report: Report, call: () => Promise<T>): Promise<T> {
+  let release: () => void;
+  try {
+    release = await limiter.acquire(signal);
+  } catch {
+    throw refusal('transient', 'cancelled', 'refresh cancelled while waiting for a provider slot');
+  }
+  const started = performance.now();
+  try {
+    const outcome = await call();
+    report('ok', undefined, performance.now() - started);
+    return outcome;
+  } catch (error) {
+    const ms = performance.now() - started;
+    if (error instanceof ProviderError) {
+      report(error.kind, error.providerCode, ms);
+      throw refusal(error.kind, error.providerCode, error.message, error.retryAfterMs);
+    }
+    report('transient', 'internal', ms);
+    throw refusal('transient', 'internal', error instanceof Error ? error.message : 'refresh failed');
+  } finally {
+    release();
+  }
 }

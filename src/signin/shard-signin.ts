@@ -4,7 +4,7 @@ import type { AccountSpec, DeviceStartResult, SignInOutcome, SignInTask, SignInU
 import type { ShardHost } from '../host/shard-host.js';
 import { createAuthorizer, expectedIdentity, GOOGLE_DEVICE_UNSUPPORTED, type Authorized, type Authorizer, type DeviceCancel } from '../providers/authorize.js';
 import { ProviderError } from '../providers/errors.js';
-import type { ProviderAccount } from '../providers/types.js';
+import { providerAccount } from '../host/provider-account.js';
 
 interface DeviceFlow {
   key: string;
@@ -44,7 +44,7 @@ export class ShardSignIn {
 
   async #url(spec: AccountSpec, redirectUri: string, state: string, codeChallenge: string): Promise<SignInUrlResult> {
     try {
-      const url = await this.#authorizer(spec.provider).authorizeUrl({ account: accountOf(spec), redirectUri, state, codeChallenge }, neverAborted());
+      const url = await this.#authorizer(spec.provider).authorizeUrl({ account: providerAccount(spec), redirectUri, state, codeChallenge }, neverAborted());
       return { ok: true, url };
     } catch (error) {
       return fromError(error);
@@ -54,7 +54,7 @@ export class ShardSignIn {
   async #redeem(spec: AccountSpec, code: string, redirectUri: string, codeVerifier: string): Promise<SignInOutcome> {
     let authorized: Authorized;
     try {
-      authorized = await this.#authorizer(spec.provider).redeem({ account: accountOf(spec), code, redirectUri, codeVerifier }, neverAborted());
+      authorized = await this.#authorizer(spec.provider).redeem({ account: providerAccount(spec), code, redirectUri, codeVerifier }, neverAborted());
     } catch (error) {
       return fromError(error);
     }
@@ -74,7 +74,7 @@ export class ShardSignIn {
     const deviceCode = authorizer.deviceCode.bind(authorizer);
     return new Promise<DeviceStartResult>((resolve) => {
       const cancel: DeviceCancel = { cancel: false };
-      const done = deviceCode(accountOf(spec), (prompt) => resolve({ ok: true, prompt }), cancel).then(
+      const done = deviceCode(providerAccount(spec), (prompt) => resolve({ ok: true, prompt }), cancel).then(
         (authorized) => this.#accept(spec, authorized),
         (error: unknown) => fromError(error),
       );
@@ -102,7 +102,7 @@ export class ShardSignIn {
 
   /** The grant is stored only for the identity the account belongs to. */
   async #accept(spec: AccountSpec, authorized: Authorized): Promise<SignInOutcome> {
-    const expected = expectedIdentity(accountOf(spec));
+    const expected = expectedIdentity(providerAccount(spec));
     if (authorized.identity !== undefined && normalizeUser(authorized.identity) !== normalizeUser(expected)) {
       return failure(
         'wrong-account',
@@ -125,17 +125,6 @@ export class ShardSignIn {
   }
 }
 
-function accountOf(spec: AccountSpec): ProviderAccount {
-  return {
-    user: spec.user,
-    loginAs: spec.loginAs,
-    providerName: spec.provider.name,
-    clientId: spec.clientId,
-    clientSecret: spec.clientSecret,
-    tenant: spec.tenant,
-    protocols: spec.protocols,
-  };
-}
 
 function neverAborted(): AbortSignal {
   return new AbortController().signal;
