@@ -22,7 +22,8 @@ const uvu = join(root, 'node_modules', 'uvu', 'bin.js');
 // Plain output: the closing counts are read from it below.
 const env: NodeJS.ProcessEnv = { ...process.env, NODE_EXTRA_CA_CERTS: caFile, MAILTOKEND_TEST_CA_DIR: caDir, NO_COLOR: '1' };
 delete env.FORCE_COLOR;
-const child = spawn(process.execPath, [uvu, join(root, 'dist', 'test'), pattern], {
+const testDir = fileURLToPath(new URL('.', import.meta.url));
+const child = spawn(process.execPath, [uvu, testDir, pattern], {
   cwd: root,
   env,
   stdio: ['ignore', 'pipe', 'inherit'],

@@ -21,9 +21,9 @@ import { testCaDir } from '../../emulator/testing.js';
 import { adminRequest } from '../../src/admin/client.js';
 import type { AccountStatus } from '../../src/host/messages.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const MAILTOKEND = join(ROOT, 'dist', 'src', 'cli', 'mailtokend.js');
-export const CMS_OAUTH = join(ROOT, 'dist', 'src', 'cli', 'cms-oauth.js');
+// Relative to this compiled file, so a build into another out dir (dist-NAME/) tests its own daemon.
+export const MAILTOKEND = fileURLToPath(new URL('../../src/cli/mailtokend.js', import.meta.url));
+export const CMS_OAUTH = fileURLToPath(new URL('../../src/cli/cms-oauth.js', import.meta.url));
 
 // ---------------------------------------------------------------- cleanup
 
