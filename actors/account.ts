@@ -85,7 +85,9 @@ export type AccountEvent =
   /** The grant is gone (revoked by the operator or found missing). */
   | { type: 'REVOKE'; now: number; code?: string; message?: string }
   /** The wall clock jumped (suspend/resume): re-arm timers. */
-  | { type: 'WAKE'; now: number };
+  | { type: 'WAKE'; now: number }
+  /** Another daemon of a cluster obtained a token with the same grant: use it unless ours lives longer. */
+  | { type: 'ADOPT'; now: number; token: KnownToken };
 
 function toFailure(error: unknown, fallbackNow: number): RefreshFailure {
   if (typeof error === 'object' && error !== null && 'kind' in error && 'code' in error) {
@@ -105,9 +107,19 @@ function toFailure(error: unknown, fallbackNow: number): RefreshFailure {
 }
 
 /** True while the access token may still be handed out at `now`. */
-export function tokenUsable(context: AccountContext, now: number): boolean {
+export function tokenUsable(context: Pick<AccountContext, 'accessToken' | 'expiresAt' | 'lifetimeMs'>, now: number): boolean {
   if (context.accessToken === undefined || context.expiresAt === undefined) return false;
   return now < context.expiresAt - minRemainingMs(context.lifetimeMs ?? 0);
+}
+
+/**
+ * When a healthy account (no failures) refreshes: `refresh_ahead` before
+ * expiry, from timing.ts. Exported so a runtime that parks an idle account
+ * without its actor (src/host/) wakes it exactly when this machine would.
+ */
+export function plannedRefreshAt(context: Pick<AccountContext, 'user' | 'refreshAheadMs' | 'now' | 'lifetimeMs' | 'lastRefreshAt'>): number {
+  const receivedAt = context.lastRefreshAt ?? context.now;
+  return receivedAt + refreshOffsetMs(context.user, context.lifetimeMs ?? 0, context.refreshAheadMs);
 }
 
 function eventNow(context: AccountContext, event: { now?: number }): number {
@@ -136,6 +148,8 @@ export const accountMachine = setup({
     },
     revoked: ({ context, event }) =>
       'error' in event && toFailure(event.error, context.now).kind === 'revoked',
+    fresherToken: ({ context, event }) =>
+      event.type === 'ADOPT' && (context.expiresAt === undefined || event.token.expiresAt > context.expiresAt),
     stillUsableAfterFailure: ({ context, event }) =>
       'error' in event && tokenUsable(context, toFailure(event.error, context.now).now),
   },
@@ -154,6 +168,19 @@ export const accountMachine = setup({
         holdUntil: undefined,
         lastRefreshAt: event.now,
         lastError: context.lastError,
+      };
+    }),
+    storeAdopted: assign(({ event }) => {
+      if (event.type !== 'ADOPT') return {};
+      return {
+        now: event.now,
+        accessToken: event.token.accessToken,
+        expiresAt: event.token.expiresAt,
+        lifetimeMs: event.token.lifetimeMs,
+        lastRefreshAt: event.token.refreshedAt,
+        failures: 0,
+        retryAt: undefined,
+        holdUntil: undefined,
       };
     }),
     storeRefreshed: assign(({ event }) => {
@@ -207,9 +234,7 @@ export const accountMachine = setup({
       if (context.failures > 0) {
         return Math.max(0, Math.min(context.retryAt ?? context.now, lapse) - context.now);
       }
-      const receivedAt = context.lastRefreshAt ?? context.now;
-      const due = receivedAt + refreshOffsetMs(context.user, context.lifetimeMs ?? 0, context.refreshAheadMs);
-      return Math.max(0, due - context.now);
+      return Math.max(0, plannedRefreshAt(context) - context.now);
     },
     retryDue: ({ context }) => Math.max(0, (context.retryAt ?? context.now) - context.now),
   },
@@ -245,6 +270,7 @@ export const accountMachine = setup({
         TOKEN_REQUEST: { actions: 'noteTime' },
         GRANT: { target: 'refreshing', actions: 'noteTime' },
         AUTHORIZED: { target: 'valid', actions: 'storeAuthorized' },
+        ADOPT: { guard: 'fresherToken', target: 'valid', actions: 'storeAdopted' },
       },
     },
     valid: {
@@ -261,6 +287,7 @@ export const accountMachine = setup({
         REFRESH: { target: 'refreshing', actions: 'noteTime' },
         GRANT: { target: 'refreshing', actions: 'noteTime' },
         AUTHORIZED: { target: 'valid', reenter: true, actions: 'storeAuthorized' },
+        ADOPT: { guard: 'fresherToken', target: 'valid', reenter: true, actions: 'storeAdopted' },
         REVOKE: { target: 'unauthenticated', actions: 'recordRevoked' },
       },
     },
@@ -281,6 +308,9 @@ export const accountMachine = setup({
         WAKE: { actions: 'noteTime' },
         GRANT: { target: 'refreshing', reenter: true, actions: 'noteTime' },
         AUTHORIZED: { target: 'valid', actions: 'storeAuthorized' },
+        // The refresh in flight is left to finish (cancelling it could lose a rotated grant);
+        // meanwhile requests are answered with the adopted token.
+        ADOPT: { guard: 'fresherToken', actions: 'storeAdopted' },
         REVOKE: { target: 'unauthenticated', actions: 'recordRevoked' },
       },
     },
@@ -298,6 +328,7 @@ export const accountMachine = setup({
         ],
         GRANT: { target: 'refreshing', actions: 'noteTime' },
         AUTHORIZED: { target: 'valid', actions: 'storeAuthorized' },
+        ADOPT: { guard: 'fresherToken', target: 'valid', actions: 'storeAdopted' },
         REVOKE: { target: 'unauthenticated', actions: 'recordRevoked' },
       },
     },

@@ -48,19 +48,23 @@ interface Settings {
   rounds: number;
   warmupS: number;
   lifetimeS: number;
+  /** At most this long, wait for the daemon to come to rest before measuring. */
+  settleS: number;
+  /** Extra Node flags for the daemon only (e.g. --max-semi-space-size=2), to measure their effect. */
+  nodeArgs: string[];
   out: string;
   profileDir: string | null;
   keep: boolean;
 }
 
 const USAGE = `usage: node dist/bench/run.js [--accounts 10000] [--workers 2] [--concurrency 1,16,64]
-  [--duration 6] [--rounds 3] [--warmup 0.5] [--lifetime 3600] [--out FILE] [--profile DIR] [--keep]
+  [--duration 6] [--rounds 3] [--warmup 0.5] [--lifetime 3600] [--settle 30] [--node-args FLAGS] [--out FILE] [--profile DIR] [--keep]
        node dist/bench/run.js --scenario serving|memory|start|client|storm|churn [options]
 See doc/benchmarks.md.`;
 
 function settings(argv: string[]): Settings {
   const f = parseFlags(argv);
-  const known = ['accounts', 'workers', 'concurrency', 'duration', 'rounds', 'warmup', 'lifetime', 'out', 'profile', 'keep'];
+  const known = ['accounts', 'workers', 'concurrency', 'duration', 'rounds', 'warmup', 'lifetime', 'settle', 'node-args', 'out', 'profile', 'keep'];
   const unknown = [...f.keys()].filter((k) => !known.includes(k));
   if (unknown.length > 0) throw new Error(`${unknown.map((k) => `--${k}`).join(', ')}: unknown option\n${USAGE}`);
   const concurrency = (f.get('concurrency') ?? '1,16,64').split(',').map((s) => Number(s.trim()));
@@ -74,6 +78,8 @@ function settings(argv: string[]): Settings {
     rounds: Math.floor(numberFlag(f, 'rounds', 3)),
     warmupS: f.get('warmup') === '0' ? 0 : numberFlag(f, 'warmup', 0.5),
     lifetimeS: numberFlag(f, 'lifetime', 3600),
+    settleS: numberFlag(f, 'settle', 30),
+    nodeArgs: (f.get('node-args') ?? '').split(' ').filter((a) => a !== ''),
     out: resolve(f.get('out') ?? DEFAULT_OUT),
     profileDir: profile === undefined ? null : resolve(profile),
     keep: f.has('keep'),
@@ -82,6 +88,30 @@ function settings(argv: string[]): Settings {
 
 function say(message: string): void {
   process.stderr.write(`bench: ${message}\n`);
+}
+
+/** Busy below this share of one core for two seconds in a row counts as at rest. */
+const REST_PERCENT = 5;
+
+/**
+ * Waits (at most `maxS`) until the daemon is at rest: the start-up's
+ * aftermath, such as the workers' garbage collection after 10,000 first
+ * refreshes, belongs to the start, not to serving. The reference server is
+ * idle by then too, so both are measured from rest.
+ */
+async function settle(pid: number, maxS: number): Promise<{ ms: number; lastPercent: number; atRest: boolean }> {
+  const began = performance.now();
+  let last = processCpuMs(pid);
+  let quiet = 0;
+  let percent = 100;
+  while (quiet < 2 && performance.now() - began < maxS * 1000) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const now = processCpuMs(pid);
+    percent = (now - last) / 10;
+    last = now;
+    quiet = percent < REST_PERCENT ? quiet + 1 : 0;
+  }
+  return { ms: Math.round(performance.now() - began), lastPercent: Math.round(percent * 10) / 10, atRest: quiet >= 2 };
 }
 
 /** One server at one concurrency, over all its rounds. */
@@ -242,7 +272,7 @@ async function main(): Promise<number> {
     const usersFile = join(dir, 'users.json');
     writeFileSync(usersFile, JSON.stringify(accounts.map((a) => a.user)));
     if (s.profileDir) mkdirSync(s.profileDir, { recursive: true });
-    const nodeArgs = s.profileDir ? ['--cpu-prof', '--cpu-prof-dir', s.profileDir] : [];
+    const nodeArgs = [...s.nodeArgs, ...(s.profileDir ? ['--cpu-prof', '--cpu-prof-dir', s.profileDir] : [])];
     t = performance.now();
     const daemon = new DaemonProcess(cleanup, config.path, env, nodeArgs);
     const readyMs = await daemon.ready;
@@ -269,6 +299,8 @@ async function main(): Promise<number> {
     if (sizes.some((n) => n === 0)) throw new Error(`the daemon answered a request with nothing: ${JSON.stringify(replyBytes)}`);
     const refSocket = join(dir, 'run', 'reference.sock');
     const reference = await startReference(cleanup, refSocket, sizes);
+    const rest = await settle(daemon.pid, s.settleS);
+    say(`daemon ${rest.atRest ? 'at rest' : 'still busy'} after ${(rest.ms / 1000).toFixed(1)} s (${rest.lastPercent} % of a core in the last second)`);
 
     const roundS = s.durationS / s.rounds;
     const budgetMs = (s.warmupS + roundS) * 1000 + 30_000;
@@ -334,7 +366,9 @@ async function main(): Promise<number> {
       machine: host,
       settings: { ...shown, oneConnectionPerRequest: true, request: 'SMTP user, then half-close' },
       startup,
+      settle: rest,
       replyBytes,
+      loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100),
       levels,
       checks,
       passed,
@@ -351,7 +385,7 @@ async function main(): Promise<number> {
     process.stdout.write(
       `\nmailtokend socket benchmark: ${s.accounts} accounts (valid tokens), ${s.workers} workers, one fresh connection per request, ` +
         `${s.durationS} s per level and server (${s.rounds} alternating rounds)\n` +
-        `${m.cpuModel}, ${m.cpus} CPUs, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}, load average ${m.loadAverage.join(' ')} at start\n\n${tableText}\n\n` +
+        `${m.cpuModel}, ${m.cpus} CPUs, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}, load average ${m.loadAverage.join(' ')} at start, ${results.loadAverageAtEnd.join(' ')} at end\n\n${tableText}\n\n` +
         `start: ready ${(startup.readyMs / 1000).toFixed(2)} s, all accounts valid ${(startup.allValidMs / 1000).toFixed(2)} s; ` +
         `daemon RSS ${checks.daemonRssKiBAfter === null ? '?' : Math.round(checks.daemonRssKiBAfter / 1024)} MiB\n` +
         `checks: ${checks.usersServed}/${s.accounts} accounts served, ${tokensSeen} distinct tokens, ${invalidTokens} not valid at the provider, ` +

@@ -3,7 +3,13 @@
  * until every one of N stored accounts has been answered once with a right
  * reply (default 10,000).
  *
- *   node dist/bench/run.js --scenario start [--accounts 10000] [--workers 2] [--concurrency 32] [--out FILE] [--keep]
+ *   node dist/bench/run.js --scenario start [--accounts 10000] [--workers 2] [--concurrency 32] [--cold] [--profile DIR] [--out FILE] [--keep]
+ *
+ * The store is first brought to what a daemon that ran before leaves behind:
+ * a daemon is started, every account refreshes once (and stores its access
+ * token with its grant), and the daemon is stopped. The measured start is
+ * the restart that follows. `--cold` measures a start from refresh grants
+ * alone instead (as before access tokens were stored: one refresh each).
  *
  * Right after the spawn, --concurrency client loops (in the orchestrator,
  * which also runs the provider emulator) ask for each account once, as exim
@@ -11,81 +17,131 @@
  * (socket not bound yet), an empty or an `ERR` reply puts the account back
  * at the end of the queue, after 20 ms. Every token served is checked at the
  * emulator.
+ *
+ * The floor, in the same run: the reference server (bench/reference-server.ts)
+ * spawned the same way and asked for the same N users by the same loops.
  */
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { numberFlag, parseFlags, processCpuMs, processRssKiB } from './common.js';
 import { machine, prepare, say, sleep, writeResults } from './scenario-common.js';
-import { Cleanup, DaemonProcess, askOnce } from './setup.js';
+import { Cleanup, DaemonProcess, askOnce, startReference, waitAllValid } from './setup.js';
+
+interface Pass {
+  answered: Map<string, number>;
+  retries: number;
+  firstAnswerMs: number | null;
+  allMs: number;
+}
+
+/** `concurrency` loops asking once for every user; `right` judges a reply. */
+async function askAll(socket: string, users: string[], concurrency: number, t0: number, right: (user: string, reply: string) => boolean): Promise<Pass> {
+  const queue = [...users];
+  const answered = new Map<string, number>();
+  let retries = 0;
+  let firstAnswerMs: number | null = null;
+  const deadline = t0 + 20 * 60_000;
+  const loop = async (): Promise<void> => {
+    while (queue.length > 0 && performance.now() < deadline) {
+      const user = queue.shift()!;
+      let reply: Buffer;
+      try {
+        reply = await askOnce(socket, `SMTP ${user}`, 10_000);
+      } catch {
+        reply = Buffer.alloc(0);
+      }
+      if (right(user, reply.toString('utf8'))) {
+        const at = performance.now() - t0;
+        firstAnswerMs ??= at;
+        answered.set(user, at);
+      } else {
+        retries++;
+        queue.push(user);
+        await sleep(20);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  return { answered, retries, firstAnswerMs, allMs: Math.max(0, ...answered.values()) };
+}
 
 export async function run(argv: string[]): Promise<number> {
   const f = parseFlags(argv);
   const n = Math.floor(numberFlag(f, 'accounts', 10_000));
   const workers = Math.floor(numberFlag(f, 'workers', 2));
   const concurrency = Math.floor(numberFlag(f, 'concurrency', 32));
+  const cold = f.has('cold');
+  const profile = f.get('profile');
+  const profileDir = profile === undefined ? undefined : resolve(profile);
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
   const host = machine();
   const cleanup = new Cleanup();
   try {
     const p = await prepare(cleanup, { accounts: n, workers, lifetimeS: 3600, maxConcurrentRefreshes: 200, keep: f.has('keep') });
     say(`start: ${n} grants stored in ${(p.storeMs / 1000).toFixed(1)} s`);
-    const queue = p.accounts.map((a) => a.user);
-    const answeredAt = new Map<string, number>();
-    let retries = 0;
+    let firstRunMs: number | null = null;
+    if (!cold) {
+      const t = performance.now();
+      const first = new DaemonProcess(cleanup, p.config.path, p.env);
+      await first.ready;
+      await waitAllValid(p.config.adminSocket, n, 30 * 60_000);
+      await first.stop();
+      firstRunMs = Math.round(performance.now() - t);
+      say(`start: first run (one refresh per account, tokens stored) took ${(firstRunMs / 1000).toFixed(1)} s`);
+    }
+    p.emu.resetStats();
+
+    const users = p.accounts.map((a) => a.user);
     let invalid = 0;
-    let firstAnswerMs: number | null = null;
     const t0 = performance.now();
-    const daemon = new DaemonProcess(cleanup, p.config.path, p.env);
+    const daemon = new DaemonProcess(cleanup, p.config.path, p.env, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
     let readyMs: number | null = null;
     void daemon.ready.then((ms) => (readyMs = ms), () => undefined);
-    const deadline = t0 + 20 * 60_000;
-    const loop = async (): Promise<void> => {
-      while (queue.length > 0 && performance.now() < deadline) {
-        const user = queue.shift()!;
-        let reply: Buffer;
-        try {
-          reply = await askOnce(p.config.socket, `SMTP ${user}`, 10_000);
-        } catch {
-          reply = Buffer.alloc(0);
-        }
-        const text = reply.toString('utf8');
-        const prefix = `user=${user}\x01auth=Bearer `;
-        if (text.startsWith(prefix) && text.endsWith('\x01\x01')) {
-          if (!p.emu.isValidAccessToken(text.slice(prefix.length, -2), user)) invalid++;
-          const at = performance.now() - t0;
-          firstAnswerMs ??= at;
-          answeredAt.set(user, at);
-        } else {
-          retries++;
-          queue.push(user);
-          await sleep(20);
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: concurrency }, loop));
-    const allMs = Math.max(...answeredAt.values());
+    const pass = await askAll(p.config.socket, users, concurrency, t0, (user, text) => {
+      const prefix = `user=${user}\x01auth=Bearer `;
+      if (!text.startsWith(prefix) || !text.endsWith('\x01\x01')) return false;
+      if (!p.emu.isValidAccessToken(text.slice(prefix.length, -2), user)) invalid++;
+      return true;
+    });
     const cpuMs = Math.round(processCpuMs(daemon.pid));
     const rssKiB = processRssKiB(daemon.pid);
+    const refreshes = Object.values(p.emu.stats().refreshes).reduce((a, b) => a + b, 0);
+    await daemon.stop();
+
+    // The floor: a server that answers a constant string, from its spawn, asked by the same loops.
+    const refSocket = join(p.dir, 'reference.sock');
+    const r0 = performance.now();
+    await startReference(cleanup, refSocket, [180]);
+    const refReadyMs = Math.round(performance.now() - r0);
+    const ref = await askAll(refSocket, users, concurrency, r0, (_user, text) => text.length > 0);
+
     const results = {
       scenario: 'start',
       machine: host,
-      settings: { accounts: n, workers, concurrency },
+      settings: { accounts: n, workers, concurrency, cold },
       storeMs: p.storeMs,
+      firstRunMs,
       readyMs: readyMs === null ? null : Math.round(readyMs),
-      firstAnswerMs: firstAnswerMs === null ? null : Math.round(firstAnswerMs),
-      allAnsweredMs: Math.round(allMs),
-      answered: answeredAt.size,
-      retries,
+      firstAnswerMs: pass.firstAnswerMs === null ? null : Math.round(pass.firstAnswerMs),
+      allAnsweredMs: Math.round(pass.allMs),
+      answered: pass.answered.size,
+      retries: pass.retries,
       invalidTokens: invalid,
       daemonCpuMs: cpuMs,
       daemonRssKiB: rssKiB,
-      refreshesAtEmulator: Object.values(p.emu.stats().refreshes).reduce((a, b) => a + b, 0),
-      target: { ms: 2000, met: answeredAt.size === n && allMs <= 2000 },
+      refreshesAtEmulator: refreshes,
+      reference: { readyMs: refReadyMs, allAnsweredMs: Math.round(ref.allMs), answered: ref.answered.size },
+      target: { ms: 2000, met: pass.answered.size === n && pass.allMs <= 2000 },
     };
     const file = writeResults('start', f.get('out'), results);
     process.stdout.write(
-      `\nstart: ${answeredAt.size}/${n} accounts answered; ready ${readyMs === null ? '?' : (readyMs / 1000).toFixed(2)} s, first answer ${results.firstAnswerMs ?? '?'} ms, ` +
-        `all answered ${(allMs / 1000).toFixed(2)} s after spawn; ${retries} retries, ${invalid} invalid tokens, ${results.refreshesAtEmulator} refreshes, ` +
-        `daemon CPU ${(cpuMs / 1000).toFixed(1)} s, RSS ${rssKiB === null ? '?' : Math.round(rssKiB / 1024)} MiB\nresults in ${file}\n`,
+      `\nstart${cold ? ' (cold: refresh grants only)' : ' (restart with stored tokens)'}: ${pass.answered.size}/${n} accounts answered; ` +
+        `ready ${readyMs === null ? '?' : (readyMs / 1000).toFixed(2)} s, first answer ${results.firstAnswerMs ?? '?'} ms, ` +
+        `all answered ${(pass.allMs / 1000).toFixed(2)} s after spawn; ${pass.retries} retries, ${invalid} invalid tokens, ${refreshes} refreshes, ` +
+        `daemon CPU ${(cpuMs / 1000).toFixed(1)} s, RSS ${rssKiB === null ? '?' : Math.round(rssKiB / 1024)} MiB\n` +
+        `reference server: ready ${refReadyMs} ms, all ${ref.answered.size} answered ${(ref.allMs / 1000).toFixed(2)} s after spawn\nresults in ${file}\n`,
     );
-    return answeredAt.size === n && invalid === 0 ? 0 : 1;
+    return pass.answered.size === n && invalid === 0 ? 0 : 1;
   } finally {
     for (const problem of await cleanup.run()) say(`cleanup: ${problem}`);
   }

@@ -25,8 +25,8 @@ export const MAILTOKEND_JS = fileURLToPath(new URL('../src/cli/mailtokend.js', i
 export const LOAD_JS = fileURLToPath(new URL('./load.js', import.meta.url));
 export const REFERENCE_JS = fileURLToPath(new URL('./reference-server.js', import.meta.url));
 
-const GOOGLE_CLIENT = { id: 'bench-google-client', secret: 'bench-google-secret' };
-const MICROSOFT_CLIENT = { id: 'bench-microsoft-client' };
+export const GOOGLE_CLIENT = { id: 'bench-google-client', secret: 'bench-google-secret' };
+export const MICROSOFT_CLIENT = { id: 'bench-microsoft-client' };
 const PROTOCOLS = ['SMTP', 'IMAP'] as const;
 
 /** Teardown steps, run last-registered first; each one runs even if another fails. */

@@ -30,7 +30,7 @@ function errorNote(reply: Reply): string {
 export class EmulatorServer {
   private readonly server: Server;
   private readonly timers = new Set<NodeJS.Timeout>();
-  private counters: Stats = { requests: 0, refreshes: {}, inFlight: 0, maxInFlight: { google: 0, microsoft: 0 } };
+  private counters: Stats = { requests: 0, refreshes: {}, reusedRefreshTokens: {}, inFlight: 0, maxInFlight: { google: 0, microsoft: 0 } };
   private readonly inFlight: Record<Provider, number> = { google: 0, microsoft: 0 };
   admin: AdminHandler = async () => json(404, { error: 'not_found' });
 
@@ -62,13 +62,14 @@ export class EmulatorServer {
     return {
       requests: this.counters.requests,
       refreshes: { ...this.counters.refreshes },
+      reusedRefreshTokens: { ...this.counters.reusedRefreshTokens },
       inFlight: this.inFlight.google + this.inFlight.microsoft,
       maxInFlight: { ...this.counters.maxInFlight },
     };
   }
 
   resetStats(): void {
-    this.counters = { requests: 0, refreshes: {}, inFlight: 0, maxInFlight: { ...this.inFlight } };
+    this.counters = { requests: 0, refreshes: {}, reusedRefreshTokens: {}, inFlight: 0, maxInFlight: { ...this.inFlight } };
   }
 
   async close(): Promise<void> {
@@ -126,6 +127,8 @@ export class EmulatorServer {
       leave = this.enter(r.provider, res);
       if (req.form.get('grant_type') === 'refresh_token' && user) {
         this.counters.refreshes[user] = (this.counters.refreshes[user] ?? 0) + 1;
+        const presented = this.ctx.store.token(req.form.get('refresh_token') ?? '');
+        if (presented?.used) this.counters.reusedRefreshTokens[user] = (this.counters.reusedRefreshTokens[user] ?? 0) + 1;
       }
     }
     const fault = this.faults.take(r.provider, r.endpoint, user);

@@ -88,6 +88,12 @@ export interface Stats {
   requests: number;
   /** refresh_token grant requests per user (attempts, including faulted and refused ones). */
   refreshes: Record<string, number>;
+  /**
+   * refresh_token grant requests per user that presented a single-use refresh
+   * token already redeemed (answered AADSTS70000): a client that lost track of
+   * its rotation.
+   */
+  reusedRefreshTokens: Record<string, number>;
   /** Token endpoint requests being processed now. */
   inFlight: number;
   /** Highest number of concurrent token endpoint requests per provider since the last reset. */

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { createActor, fromPromise, SimulatedClock } from 'xstate';
 import { accountMachine, type RefreshFailure, type RefreshSuccess } from '../actors/account.js';
 import { answerAfterChange, answerFor, type AccountState } from '../actors/answer.js';
-import { backoffMs, refreshOffsetMs } from '../actors/timing.js';
+import { backoffMs, minRemainingMs, refreshOffsetMs } from '../actors/timing.js';
 
 const HOUR = 3_600_000;
 const USER = 'alice@example.com';
@@ -15,7 +15,7 @@ interface PendingRefresh {
 }
 
 /** An account actor whose wall clock and provider are both in the test's hands. */
-function harness(opts: { hasGrant?: boolean; refreshAheadMs?: number; token?: { accessToken: string; expiresAt: number; lifetimeMs: number; refreshedAt: number } } = {}) {
+function harness(opts: { user?: string; hasGrant?: boolean; refreshAheadMs?: number; token?: { accessToken: string; expiresAt: number; lifetimeMs: number; refreshedAt: number } } = {}) {
   const clock = new SimulatedClock();
   let wall = 1_000_000;
   const pending: PendingRefresh[] = [];
@@ -32,7 +32,7 @@ function harness(opts: { hasGrant?: boolean; refreshAheadMs?: number; token?: { 
   const actor = createActor(machine, {
     clock,
     input: {
-      user: USER,
+      user: opts.user ?? USER,
       refreshAheadMs: opts.refreshAheadMs ?? 10 * 60_000,
       hasGrant: opts.hasGrant ?? true,
       now: wall,
@@ -107,7 +107,8 @@ machine('valid refreshes ahead of expiry at the jittered margin, and serves the 
   const h = harness();
   await h.succeed(HOUR, 'old');
   const due = refreshOffsetMs(USER, HOUR, 10 * 60_000);
-  assert.ok(due <= HOUR - 10 * 60_000 && due >= HOUR - 11 * 60_000, 'refresh between 10 and 11 minutes ahead');
+  // refresh_ahead = 10 min is capped at 8 % of the hour (4.8 min); jitter only moves it later.
+  assert.ok(due >= HOUR * 0.92 && due <= HOUR * 0.92 + 60_000, `refresh 3.8 to 4.8 minutes ahead, got ${(HOUR - due) / 60_000} min`);
   h.advance(due - 1);
   assert.is(h.state(), 'valid');
   h.advance(1);
@@ -126,13 +127,73 @@ machine('refresh jitter differs between accounts', () => {
   assert.ok(offsets.size > 40, `offsets spread: ${offsets.size} distinct of 50`);
 });
 
-machine('short-lived tokens are refreshed at half their lifetime at the latest', async () => {
+/**
+ * Runs one account for `lifetimes` token lifetimes, the provider answering
+ * each refresh after `latencyMs`, and a request every `stepMs`. Returns the
+ * refreshes made and the requests that had to wait.
+ */
+async function runLifetimes(user: string, lifetimeMs: number, refreshAheadMs: number, lifetimes: number, stepMs: number, latencyMs: number) {
+  const h = harness({ user, refreshAheadMs });
+  await h.succeed(lifetimeMs);
+  let refreshes = 0;
+  let waited = 0;
+  let sinceStart: number | undefined;
+  const steps = Math.round((lifetimes * lifetimeMs) / stepMs);
+  for (let i = 0; i < steps; i++) {
+    h.advance(stepMs);
+    if (h.pending.length > 0) {
+      sinceStart ??= 0;
+      if (sinceStart >= latencyMs) {
+        await h.succeed(lifetimeMs);
+        refreshes++;
+        sinceStart = undefined;
+      } else {
+        sinceStart += stepMs;
+      }
+    }
+    if (h.request().kind !== 'token') waited++;
+  }
+  return { refreshes, waited };
+}
+
+for (const [name, lifetimeMs, stepMs] of [
+  ['one-hour', HOUR, 10_000],
+  ['60-second', 60_000, 100],
+] as const) {
+  machine(`${name} tokens are refreshed at most 1.1 times per lifetime and no request waits`, async () => {
+    for (const user of ['alice@example.com', 'bob@example.org', 'carol@example.net']) {
+      // A provider answering in 1 s, slower than a busy one on a good day.
+      const { refreshes, waited } = await runLifetimes(user, lifetimeMs, 10 * 60_000, 10, stepMs, 1_000);
+      assert.ok(refreshes >= 9 && refreshes <= 11, `${user}: ${refreshes} refreshes in 10 lifetimes`);
+      assert.is(waited, 0, `${user}: requests waited for a refresh`);
+    }
+  });
+}
+
+machine('refresh-ahead stays within 8 % of the lifetime, jitter included, and ahead of the serving margin', () => {
+  for (const lifetimeMs of [60_000, 600_000, HOUR, 2 * HOUR]) {
+    for (let i = 0; i < 200; i++) {
+      const due = refreshOffsetMs(`user${i}@example.com`, lifetimeMs, 10 * 60_000);
+      assert.ok(due >= lifetimeMs * 0.92, `${lifetimeMs} ms token refreshed ${lifetimeMs - due} ms ahead`);
+      assert.ok(lifetimeMs - due - minRemainingMs(lifetimeMs) >= lifetimeMs * 0.034, 'the refresh has time before the token stops being served');
+    }
+  }
+});
+
+machine('a token handed out keeps at least 1 s (a tenth of a very short life), 2.5 % of its life, at most a minute', () => {
+  assert.is(minRemainingMs(HOUR), 60_000);
+  assert.is(minRemainingMs(60_000), 1_500);
+  assert.is(minRemainingMs(20_000), 1_000);
+  assert.is(minRemainingMs(4_000), 400);
+});
+
+machine('very short tokens (tests, demos) are refreshed 2 s plus the serving margin ahead, at most half their life', async () => {
   const h = harness();
   await h.succeed(4_000);
-  h.advance(1_799);
-  assert.is(h.state(), 'valid', 'not before half the lifetime less 5 % jitter');
-  h.advance(201);
-  assert.is(h.state(), 'refreshing');
+  h.advance(1_999);
+  assert.is(h.state(), 'valid', 'not before half the life (2 s + 0.4 s margin would be more)');
+  h.advance(501);
+  assert.is(h.state(), 'refreshing', 'jitter moves it at most a quarter of that later');
 });
 
 machine('invalid_grant moves to unauthenticated and keeps the provider error', async () => {
@@ -175,9 +236,9 @@ machine('backoff is capped and honours Retry-After', () => {
 machine('a failure after the token lapsed moves to expired; requests fail fast while a long Retry-After holds', async () => {
   const h = harness();
   await h.succeed(10_000);
-  h.advance(5_000);
+  h.advance(8_500);
   assert.is(h.state(), 'refreshing');
-  h.advance(5_000);
+  h.advance(1_500);
   await h.fail({ kind: 'transient', code: 'http-429', message: 'rate limited', retryAfterMs: 60_000 });
   assert.is(h.state(), 'expired');
   const answer = h.request();

@@ -6,11 +6,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { main, type CmsOauthIo } from '../src/cli/cms-oauth.js';
+import { main, type CmsOauthIo } from '../src/cli/cms-oauth.cjs';
 import { formatReply, isValidUser, parseRequest } from '../src/protocol.js';
 
 // Tests run from dist/test: the built client sits next to it, fixtures stay in the source tree.
-const CLI = fileURLToPath(new URL('../src/cli/cms-oauth.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../src/cli/cms-oauth.cjs', import.meta.url));
+/** The ES module path that older instructions name; it forwards to CLI. */
+const CLI_ESM = fileURLToPath(new URL('../src/cli/cms-oauth.js', import.meta.url));
 
 // Recorded from CMS's own cms_oauth_main.py (commit 83470508) against a recording socket.
 interface ClientFixture {
@@ -311,6 +313,24 @@ test('runs through a symlink, as npm installs the bin, whatever its name', async
 
 test('the built file is an executable script', () => {
   assert.ok(readFileSync(CLI, 'utf8').startsWith('#!/usr/bin/env node\n'));
+});
+
+test('the package installs the CommonJS client as cms-oauth', () => {
+  const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { bin: Record<string, string> };
+  assert.is(pkg.bin['cms-oauth'], 'dist/src/cli/cms-oauth.cjs');
+});
+
+test('node dist/src/cli/cms-oauth.js, as older instructions call it, gives the same output', async () => {
+  await withFake(async () => {
+    for (const args of [['--output', 'token'], ['--output', 'xoauth2-b64', '--no_newline']]) {
+      const viaEsm = await run(['--user', USER, '--cms_sock', SOCK, ...args], {}, CLI_ESM);
+      const viaCjs = await run(['--user', USER, '--cms_sock', SOCK, ...args]);
+      assert.is(viaEsm.status, 0, viaEsm.stderr);
+      assert.equal(viaEsm.stdout, viaCjs.stdout, args.join(' '));
+    }
+    const bad = await run(['--user', 'no-at-sign', '--cms_sock', SOCK], {}, CLI_ESM);
+    assert.is(bad.status, 2, 'usage errors keep their exit status');
+  });
 });
 
 test.run();

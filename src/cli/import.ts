@@ -4,7 +4,8 @@ import type { ActionResult } from '../host/messages.js';
 import { normalizeUser, type Config } from '../config/index.js';
 import { MailtokendError } from '../errors.js';
 import { googleScopes, microsoftScopes } from '../providers/scopes.js';
-import { loadStoreKey, openFileStore } from '../store/index.js';
+import { openConfiguredStore, storeDescription } from '../cluster/open.js';
+import { loadStoreKey } from '../store/index.js';
 import { configPathFrom, EXIT, readConfig, UsageError } from './context.js';
 
 export const IMPORT_HELP = `usage: mailtokend import USER [--config FILE] < refresh-token
@@ -42,7 +43,7 @@ export async function importGrant(argv: string[], env: NodeJS.ProcessEnv): Promi
     if (!(error instanceof MailtokendError) || error.code !== 'admin-unreachable') throw error;
   }
   await storeDirectly(config, normalizeUser(user), account.provider, account.providerType, account.protocols, refreshToken, env);
-  process.stdout.write(`${user}: grant stored in ${config.stateDir}; the daemon will use it when it starts\n`);
+  process.stdout.write(`${user}: grant stored in ${storeDescription(config)}; the daemon will use it when it starts\n`);
   return EXIT.ok;
 }
 
@@ -56,7 +57,8 @@ async function storeDirectly(
   env: NodeJS.ProcessEnv,
 ): Promise<void> {
   const { key: storeKey } = await loadStoreKey({ stateDir: config.stateDir, env });
-  const store = await openFileStore({ dir: config.stateDir, key: storeKey });
+  // The file store, or PostgreSQL when [store] names it: running instances of a cluster pick the grant up.
+  const store = await openConfiguredStore(config, storeKey);
   try {
     const scopes = providerType === 'google' ? googleScopes() : microsoftScopes(protocols);
     await store.save(key, { provider, refreshToken, scopes });

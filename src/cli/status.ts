@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { adminCall } from '../admin/client.js';
 import type { AccountStatus } from '../host/messages.js';
 import { configPathFrom, EXIT, readConfig, UsageError } from './context.js';
+import { clusterHeader, clusterView, withCluster, type ClusterStatus } from './status-cluster.js';
 
 export const STATUS_HELP = `usage: mailtokend status [USER...] [--state STATE] [--provider NAME] [--json] [--config FILE]
        mailtokend status USER... --history [--json]
@@ -43,22 +44,25 @@ export async function status(argv: string[], env: NodeJS.ProcessEnv): Promise<nu
     .filter((a) => !values.state || a.state === values.state)
     .filter((a) => !values.provider || a.provider === values.provider)
     .sort((a, b) => a.key.localeCompare(b.key));
+  // Several instances on one PostgreSQL: which of them refreshed each account last (doc/cluster.md).
+  const cluster = await clusterView(config.adminSocket);
   if (values.json) {
-    process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(withCluster(rows, cluster), null, 2)}\n`);
     return EXIT.ok;
   }
-  process.stdout.write(table(rows, Date.now()));
+  process.stdout.write(clusterHeader(cluster) + table(withCluster(rows, cluster), Date.now(), cluster?.backend === 'postgres'));
   return EXIT.ok;
 }
 
-function table(rows: AccountStatus[], now: number): string {
-  const header = ['ACCOUNT', 'PROVIDER', 'STATE', 'TOKEN EXPIRES', 'LAST REFRESH', 'LAST ERROR'];
+function table(rows: ClusterStatus[], now: number, cluster = false): string {
+  const header = ['ACCOUNT', 'PROVIDER', 'STATE', 'TOKEN EXPIRES', 'LAST REFRESH', ...(cluster ? ['REFRESHED BY'] : []), 'LAST ERROR'];
   const body = rows.map((r) => [
     r.user,
     r.provider,
     r.state,
     ago(r.expiresAt, now),
     ago(r.lastRefreshAt, now),
+    ...(cluster ? [r.refreshedBy ?? '-'] : []),
     r.lastError ? `${r.lastError.code}: ${r.lastError.message}` : '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));

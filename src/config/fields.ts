@@ -166,3 +166,32 @@ export const notifyCommand = converted((value) => {
   }
   return new Invalid('expected a shell command string, or an array of strings ["program", "arg", ...]');
 });
+
+/**
+ * A PostgreSQL connection URL. It may carry a password, so a refused value is
+ * described, never quoted.
+ */
+export const postgresUrl = converted((value) => {
+  if (typeof value !== 'string' || value.trim() === '') return new Invalid('expected a URL like "postgresql://user@host/db"');
+  return postgresUrlProblem(value) ?? value;
+});
+
+/**
+ * Why `value` is not a PostgreSQL URL (never quoting it), or undefined. Only
+ * the scheme is checked here: libpq's form allows what WHATWG URLs do not
+ * (`postgresql://user:pw@/db?host=/run/postgresql`), and the client library
+ * parses the rest when the daemon connects.
+ */
+export function postgresUrlProblem(value: string): Invalid | undefined {
+  if (/^postgres(ql)?:\/\/\S*$/.test(value)) return undefined;
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(value)?.[1];
+  if (scheme !== undefined && !/^postgres(ql)?$/.test(scheme)) {
+    return new Invalid(`must start with "postgresql://" or "postgres://", got a ${scheme}: URL`);
+  }
+  return new Invalid('expected a URL like "postgresql://user@host/db" (the value is not shown: it may hold a password)');
+}
+
+/** An instance name: shown in status and written next to every token an instance obtains. */
+export const instanceName = text((v) =>
+  /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(v) ? undefined : `expected up to 63 letters, digits, ".", "_" or "-", got ${quote(v)}`,
+);

@@ -8,6 +8,7 @@ import { resolveProviders, type ResolvedProviders } from './providers.js';
 import { Report } from './report.js';
 import { accountSchema, rootSchema, tableArraySchema, tableSchema, webSchema, type AccountInput } from './schema.js';
 import { resolveSockets } from './sockets.js';
+import { resolveStore } from './store.js';
 import { resolveAppOnly } from '../secrets/app-only-config.js';
 import { isTemplateUser } from '../templates/templates.js';
 import { PROTOS, type AccountConfig, type Config, type SocketConfig } from './types.js';
@@ -43,6 +44,7 @@ export function resolveConfig(doc: Record<string, unknown>, file: string, env: E
 
   const webTable = doc['web'] === undefined ? undefined : report.check(tableSchema, doc['web'], ['web']);
   const web = webTable === undefined ? undefined : report.check(webSchema, webTable, ['web']);
+  const store = resolveStore(doc['store'], env, report);
   const resolved = resolveProviders(doc['provider'], report);
   const providers = resolved.providers;
   const sockets = resolveSockets(doc['socket'], env, stateDir, adminSocket, report);
@@ -67,6 +69,7 @@ export function resolveConfig(doc: Record<string, unknown>, file: string, env: E
       ...(root?.error_notify_cmd !== undefined && { errorCmd: root.error_notify_cmd }),
     },
     web: { listen: web?.listen ?? { ...DEFAULT_WEB_LISTEN } },
+    store,
     sockets,
     accounts,
     ...(templates.length > 0 && { templates }),

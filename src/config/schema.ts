@@ -12,6 +12,8 @@ import {
   protocol,
   quote,
   notifyCommand,
+  instanceName,
+  postgresUrl,
   tenant,
   text,
   url,
@@ -39,6 +41,7 @@ export const rootSchema = z.strictObject({
   auth_notify_interval: duration({ positive: true }),
   error_notify_cmd: notifyCommand,
   web: z.unknown().optional(),
+  store: z.unknown().optional(),
   socket: z.unknown().optional(),
   account: z.unknown().optional(),
   provider: z.unknown().optional(),
@@ -46,6 +49,14 @@ export const rootSchema = z.strictObject({
 
 export const webSchema = z.strictObject({
   listen: listenAddress,
+});
+
+/** `[store]`: where grants live; the embedded file store unless PostgreSQL is named (src/config/store.ts). */
+export const storeSchema = z.strictObject({
+  postgres: postgresUrl,
+  postgres_url_file: pathText.optional(),
+  instance: instanceName.optional(),
+  lease: duration({ positive: true }),
 });
 
 export const socketSchema = z.strictObject({

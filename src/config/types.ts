@@ -30,6 +30,8 @@ export interface Config {
   /** Commands run to tell the user about an account (src/notify/). */
   notify: NotifyConfig;
   web: { listen: { host: string; port: number } };
+  /** Where grants live (`[store]`): the embedded file store, or PostgreSQL shared by several instances. */
+  store: StoreConfig;
   sockets: SocketConfig[];
   accounts: AccountConfig[];
   /** Domain templates (`user = "@example.com"` or `"*"`): accounts made on first request (src/templates/). */
@@ -39,6 +41,20 @@ export interface Config {
   /** Things that are allowed but probably not meant, formatted like errors. */
   warnings: string[];
 }
+
+/** `[store]` resolved. The URL may hold a password: never log it. */
+export type StoreConfig =
+  | { backend: 'file'; instance: string }
+  | {
+      backend: 'postgres';
+      url: string;
+      /** Where the URL came from, for messages: `[store] postgres` or the file's path. */
+      urlSource: string;
+      /** This instance's name (default: the host name): leases and status carry it. */
+      instance: string;
+      /** How long a refresh lease lasts before another instance may take the account over. */
+      leaseMs: number;
+    };
 
 export interface NotifyConfig {
   /** argv; run when an account enters `unauthenticated`, then every `authIntervalMs` while it stays there. */

@@ -1,5 +1,5 @@
 import type { RequestResult, SocketRoute } from '../front/handler.js';
-import type { AccountUpdate, RefreshReport } from '../host/messages.js';
+import type { AccountUpdate, PersistReport, RefreshReport } from '../host/messages.js';
 
 /** What happens in the daemon that features (notify, metrics, dashboard) react to. */
 export interface DaemonEventMap {
@@ -15,6 +15,8 @@ export interface DaemonEventMap {
   config: { reload: boolean };
   /** A worker finished a refresh attempt (ops: metrics). */
   refresh: RefreshReport;
+  /** The store refused a rotated grant (kept in memory), or stored it after all (notify). */
+  persist: PersistReport;
   /** A reload was refused; the daemon keeps its previous config (ops). */
   'reload-refused': { code: string };
   /** The wall clock jumped against the monotonic clock (suspend/resume, a clock step) (ops). */

@@ -11,9 +11,10 @@ import type { HostMessage } from '../host/messages.js';
 import { AccountPool } from '../host/pool.js';
 import type { Logger } from '../log.js';
 import { accountSpecs } from '../specs.js';
-import { loadStoreKey } from '../store/index.js';
+import { loadStoreKey, openFileStore } from '../store/index.js';
 import { VERSION } from '../version.js';
 import { WebServer } from '../web/server.js';
+import { Cluster, installCluster } from '../cluster/main.js';
 import type { DaemonContext, Feature } from './context.js';
 import { installCoreCommands } from './core-commands.js';
 import { DaemonEvents } from './events.js';
@@ -47,6 +48,11 @@ export async function startDaemon(config: Config, log: Logger, env: NodeJS.Proce
   await assertNoDaemonOn([...config.sockets.map((s) => s.path), config.adminSocket]);
   const { key, source } = await loadStoreKey({ stateDir: config.stateDir, env });
   log.info({ source }, 'store key loaded');
+  // PostgreSQL ([store]): schema and key checked here, once, before any worker opens its connections.
+  const cluster = await Cluster.open(config, key, log);
+  // The file store: key and key-check verified here, so a refusal is a clear error on the main
+  // thread (a worker's error reaches it without its class, as an "unexpected error").
+  if (!cluster) await (await openFileStore({ dir: config.stateDir, key })).close();
   const events = new DaemonEvents();
   // Until the features listen, events are kept for them (see DaemonEvents.hold).
   events.hold();
@@ -55,7 +61,12 @@ export async function startDaemon(config: Config, log: Logger, env: NodeJS.Proce
   const started = Date.now();
   const pool = await AccountPool.start({
     workers: config.workers,
-    settings: { storeDir: config.stateDir, storeKey: new Uint8Array(key), debugCommands: env.MAILTOKEND_DEBUG_COMMANDS === '1' },
+    settings: {
+      storeDir: config.stateDir,
+      storeKey: new Uint8Array(key),
+      debugCommands: env.MAILTOKEND_DEBUG_COMMANDS === '1',
+      ...(cluster && { cluster: cluster.settings }),
+    },
     accounts: specs,
     onMessage: (message) => onHostMessage(message, replica, events, log),
     knownTokens: (keys) => replica.known(keys),
@@ -80,6 +91,7 @@ export async function startDaemon(config: Config, log: Logger, env: NodeJS.Proce
   const cleanup: Array<() => Promise<void>> = [async () => {
     await pool.drain(SHUTDOWN_DRAIN_MS);
     await pool.close();
+    await cluster?.close();
   }];
   const unwind = async () => {
     for (const step of cleanup.reverse()) await step().catch(() => undefined);
@@ -122,12 +134,13 @@ export async function startDaemon(config: Config, log: Logger, env: NodeJS.Proce
     if (next.workers !== current.workers) notes.push('workers changed: restart the daemon to use it');
     if (next.adminSocket !== current.adminSocket) notes.push('admin_socket changed: restart the daemon to use it');
     if (JSON.stringify(next.web) !== JSON.stringify(current.web)) notes.push('[web] changed: restart the daemon to use it');
+    if (JSON.stringify(next.store) !== JSON.stringify(current.store)) notes.push('[store] changed: restart the daemon to use it');
     const nextSpecs = [...accountSpecs(next), ...templates.apply(next)];
     await pool.sync(nextSpecs);
     handler.setAccounts(nextSpecs.map((s) => s.key));
     handler.setTemplates(templates.active ? (user) => templates.ensure(user) : undefined);
     await front.apply(next.sockets);
-    current = { ...next, stateDir: current.stateDir, workers: current.workers, adminSocket: current.adminSocket, web: current.web };
+    current = { ...next, stateDir: current.stateDir, workers: current.workers, adminSocket: current.adminSocket, web: current.web, store: current.store };
     log.info({ accounts: nextSpecs.length, sockets: front.paths, notes }, 'config reloaded');
     events.emit('config', { reload: true });
     return notes;
@@ -135,6 +148,7 @@ export async function startDaemon(config: Config, log: Logger, env: NodeJS.Proce
 
   try {
     installCoreCommands(context);
+    installCluster(context, cluster);
     for (const feature of features) await feature(context);
     events.release();
   } catch (error) {
@@ -170,6 +184,7 @@ export async function startDaemon(config: Config, log: Logger, env: NodeJS.Proce
         const drained = await pool.drain(SHUTDOWN_DRAIN_MS);
         if (drained.refreshing > 0 || drained.unsaved > 0) log.warn(drained, 'stopped with refreshes in flight or grants not stored');
         await pool.close();
+        await cluster?.close();
         log.info('stopped');
       })();
       return closing;
@@ -220,6 +235,9 @@ function onHostMessage(message: HostMessage, replica: TokenReplica, events: Daem
         log.debug({ account: message.key, provider: message.provider, result: message.result, error: message.code, ms }, 'refresh finished');
       }
       events.emit('refresh', message);
+      return;
+    case 'persist':
+      events.emit('persist', message);
       return;
   }
 }

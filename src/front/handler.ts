@@ -129,7 +129,8 @@ export class RequestHandler {
     let allowed = route.allowed.get(key);
     if (allowed === undefined) {
       allowed = socketServes(route.config, key);
-      route.allowed.set(key, allowed);
+      // Only accounts that exist are cached: a client asking for random addresses must not grow the map without bound.
+      if (this.#accounts.has(key) || this.#created.has(key)) route.allowed.set(key, allowed);
     }
     return allowed;
   }

@@ -151,10 +151,8 @@ export class SocketListener {
       this.destroy();
       return;
     }
-    // An inactivity timeout, as socket.setTimeout had it: each chunk restarts it (and moves the connection last).
-    state.deadline = Date.now() + IDLE_TIMEOUT_MS;
-    self.#unread.delete(this);
-    self.#unread.add(this);
+    // The deadline stays where #accept set it: restarted on every chunk, a client trickling one byte
+    // a second would hold its connection until 1 KiB had arrived, 17 minutes (doc/errors.md: 5 s).
   }
 
   static #onEnd(this: Conn): void {

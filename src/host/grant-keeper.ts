@@ -1,7 +1,9 @@
 import type { RefreshFailure, RefreshSuccess } from '../../actors/account.js';
-import { ProviderError } from '../providers/index.js';
+import { ProviderError } from '../providers/errors.js';
 import { googleScopes, microsoftScopes } from '../providers/scopes.js';
-import { StoreCorruptError, type GrantStore, type StoredGrant } from '../store/index.js';
+import { StoreCorruptError, type GrantStore, type StoredAccess, type StoredGrant } from '../store/index.js';
+import { ClusterRefresh } from '../cluster/refresh.js';
+import { clusterOf } from '../cluster/runtime.js';
 import type { AccountSpec, RefreshReport, WorkerLog } from './messages.js';
 import type { Limiter } from './limiter.js';
 import { providerAccount } from './provider-account.js';
@@ -17,6 +19,8 @@ export interface GrantObserver {
   grantSeen?(key: string, refreshToken: string): void;
   /** Every refresh attempt's outcome. */
   refreshDone?(report: Omit<RefreshReport, 'type'>): void;
+  /** The store refused a rotated grant (now held only in memory), or took it later (`ok`): alerts. */
+  grantPersisted?(key: string, ok: boolean, error?: string): void;
 }
 
 /** How often a rotated grant the disk refused is offered to the store again. */
@@ -39,14 +43,40 @@ export class GrantKeeper {
   readonly #held = new Map<string, Held>();
   readonly #retrying = new Set<string>();
 
+  readonly #cluster: ClusterRefresh | undefined;
+
   constructor(
     private readonly store: GrantStore,
     private readonly log: Log,
     private readonly observer: GrantObserver = {},
-  ) {}
+  ) {
+    const runtime = clusterOf(store);
+    if (runtime) {
+      runtime.log = log;
+      runtime.grantChanged = (key, grant) => this.#peerGrant(key, grant);
+    }
+    this.#cluster = runtime && new ClusterRefresh(runtime);
+  }
+
+  /** Another instance stored a grant (or removed it): hold the latest, unless ours is a rotation not yet stored. */
+  #peerGrant(key: string, grant: StoredGrant | undefined): void {
+    const held = this.#held.get(key);
+    if (held?.unsaved) return;
+    if (grant && (held?.grant === undefined || grant.version > held.grant.version || held.corrupt)) {
+      this.observer.grantSeen?.(key, grant.refreshToken);
+      this.#held.set(key, { grant, unsaved: false });
+    } else if (!grant && held) {
+      this.#held.set(key, { unsaved: false });
+    }
+  }
 
   has(key: string): boolean {
     return this.#held.get(key)?.grant !== undefined;
+  }
+
+  /** The access token stored with the grant (a restart serves it without a refresh). */
+  storedAccess(key: string): StoredAccess | undefined {
+    return this.#held.get(key)?.grant?.access;
   }
 
   /** The refresh token held for `key` (remote revocation needs it); never leaves the worker otherwise. */
@@ -62,9 +92,9 @@ export class GrantKeeper {
     let unsaved = 0;
     for (const [key, held] of this.#held) {
       if (!held.unsaved || !held.grant) continue;
-      const { provider, refreshToken, scopes } = held.grant;
+      const { provider, refreshToken, scopes, access } = held.grant;
       try {
-        held.grant = await this.store.save(key, { provider, refreshToken, scopes });
+        held.grant = await this.store.save(key, { provider, refreshToken, scopes, access });
         held.unsaved = false;
       } catch (error) {
         unsaved++;
@@ -80,21 +110,35 @@ export class GrantKeeper {
   /** Loads the stored grant; true when one exists (or exists but is unreadable). */
   async preload(key: string): Promise<boolean> {
     try {
-      const grant = await this.store.load(key);
-      this.#held.set(key, { grant, unsaved: false });
-      if (grant) this.observer.grantSeen?.(key, grant.refreshToken);
-      return grant !== undefined;
+      return this.#hold(key, await this.store.load(key));
     } catch (error) {
       if (!(error instanceof StoreCorruptError)) throw error;
-      this.#held.set(key, { unsaved: false, corrupt: error.message });
-      this.log('error', 'stored grant is unreadable; sign the account in again to replace it', { account: key, error: error.message });
-      return true;
+      return this.#hold(key, error);
     }
   }
 
-  async replace(spec: AccountSpec, refreshToken: string): Promise<void> {
+  /** `preload` for a whole shard at start, in one pass where the store can (file store: batched reads). */
+  async preloadMany(keys: string[]): Promise<boolean[]> {
+    if (!this.store.loadMany) return Promise.all(keys.map((key) => this.preload(key)));
+    const loaded = await this.store.loadMany(keys);
+    return keys.map((key, i) => this.#hold(key, loaded[i]));
+  }
+
+  #hold(key: string, loaded: StoredGrant | undefined | StoreCorruptError): boolean {
+    if (loaded instanceof StoreCorruptError) {
+      this.#held.set(key, { unsaved: false, corrupt: loaded.message });
+      this.log('error', 'stored grant is unreadable; sign the account in again to replace it', { account: key, error: loaded.message });
+      return true;
+    }
+    this.#held.set(key, { grant: loaded, unsaved: false });
+    if (loaded) this.observer.grantSeen?.(key, loaded.refreshToken);
+    return loaded !== undefined;
+  }
+
+  /** Stores a new grant (import, sign-in); a sign-in's access token is stored with it. */
+  async replace(spec: AccountSpec, refreshToken: string, access?: StoredAccess): Promise<void> {
     this.observer.grantSeen?.(spec.key, refreshToken);
-    const grant = await this.store.save(spec.key, { provider: spec.provider.name, refreshToken, scopes: scopesOf(spec) });
+    const grant = await this.store.save(spec.key, { provider: spec.provider.name, refreshToken, scopes: scopesOf(spec), access });
     this.#held.set(spec.key, { grant, unsaved: false });
   }
 
@@ -108,6 +152,8 @@ export class GrantKeeper {
     const report: Report = (result, code, providerMs) =>
       this.observer.refreshDone?.({ key: spec.key, provider: spec.provider.name, result, code, providerMs });
     if (spec.auth !== undefined) return this.#acquireAppOnly(spec, signal, providers, report);
+    // A cluster (src/cluster/): lease, latest grant from the database, compare-and-swap write.
+    if (this.#cluster) return this.#refreshInCluster(this.#cluster, spec, signal, providers, report);
     if (held?.corrupt) {
       report('revoked', 'store-corrupt');
       throw refusal('revoked', 'store-corrupt', held.corrupt);
@@ -121,10 +167,37 @@ export class GrantKeeper {
     const outcome = await callProvider(limiter, signal, report, () => client.refresh(providerAccount(spec), grant.refreshToken, signal));
     // A sign-in or revoke replaced the grant while this refresh ran: its rotation is stale.
     const stale = signal.aborted || this.#held.get(spec.key)?.grant !== grant;
+    const now = Date.now();
+    const access: StoredAccess = { accessToken: outcome.accessToken, expiresAt: now + outcome.expiresInMs, lifetimeMs: outcome.expiresInMs, refreshedAt: now };
     if (outcome.rotatedRefreshToken && !stale) {
-      await this.#keepRotated(spec, grant, outcome.rotatedRefreshToken, outcome.scopes);
+      await this.#keepRotated(spec, grant, outcome.rotatedRefreshToken, outcome.scopes, access);
+    } else if (!stale) {
+      await this.#keepAccess(spec.key, grant, access);
     }
-    return { accessToken: outcome.accessToken, expiresInMs: outcome.expiresInMs, now: Date.now() };
+    return { accessToken: outcome.accessToken, expiresInMs: outcome.expiresInMs, now };
+  }
+
+  #refreshInCluster(cluster: ClusterRefresh, spec: AccountSpec, signal: AbortSignal, providers: ProviderRegistry, report: Report): Promise<RefreshSuccess> {
+    const key = spec.key;
+    return cluster.refresh(spec, signal, {
+      held: () => this.#held.get(key)?.grant,
+      unsaved: () => this.#held.get(key)?.unsaved === true,
+      adopt: (grant) => this.#held.set(key, { grant, unsaved: false }),
+      keepUnsaved: (grant) => {
+        this.#held.set(key, { grant, unsaved: true });
+        this.#retryLater(key);
+      },
+      call: (refreshToken, started) => {
+        const { client, limiter } = providers.get(spec.provider);
+        return callProvider(limiter, signal, report, () => {
+          started();
+          return client.refresh(providerAccount(spec), refreshToken, signal);
+        });
+      },
+      seen: (refreshToken) => this.observer.grantSeen?.(key, refreshToken),
+      persisted: (ok, error) => this.observer.grantPersisted?.(key, ok, error),
+      log: this.log,
+    });
   }
 
   /**
@@ -144,19 +217,41 @@ export class GrantKeeper {
     return { accessToken: outcome.accessToken, expiresInMs: outcome.expiresInMs, now: Date.now() };
   }
 
-  async #keepRotated(spec: AccountSpec, previous: StoredGrant, refreshToken: string, scopes: string[]): Promise<void> {
-    const input = { provider: spec.provider.name, refreshToken, scopes: scopes.length > 0 ? scopes : previous.scopes };
+  /**
+   * The grant did not rotate: only its access token is new. Stored so a
+   * restart serves it without a refresh; a failed write costs only that.
+   */
+  async #keepAccess(key: string, grant: StoredGrant, access: StoredAccess): Promise<void> {
+    const { provider, refreshToken, scopes } = grant;
+    try {
+      const saved = await this.store.save(key, { provider, refreshToken, scopes, access });
+      const held = this.#held.get(key);
+      if (held?.grant === grant) held.grant = saved;
+    } catch (error) {
+      this.log('warn', 'could not store the new access token; a restart will refresh this account', {
+        account: key,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  }
+
+  async #keepRotated(spec: AccountSpec, previous: StoredGrant, refreshToken: string, scopes: string[], access?: StoredAccess): Promise<void> {
+    const input = { provider: spec.provider.name, refreshToken, scopes: scopes.length > 0 ? scopes : previous.scopes, access };
     this.observer.grantSeen?.(spec.key, refreshToken);
+    const wasUnsaved = this.#held.get(spec.key)?.unsaved === true;
     const held: Held = { grant: { ...previous, ...input, version: previous.version + 1, updatedAt: Date.now() }, unsaved: true };
     this.#held.set(spec.key, held);
     try {
       held.grant = await this.store.save(spec.key, input);
       held.unsaved = false;
+      if (wasUnsaved) {
+        this.log('info', 'rotated grant stored after an earlier failure', { account: spec.key });
+        this.observer.grantPersisted?.(spec.key, true);
+      }
     } catch (error) {
-      this.log('error', 'could not store a rotated grant; keeping it in memory and retrying', {
-        account: spec.key,
-        error: error instanceof Error ? error.message : String(error),
-      });
+      const message = error instanceof Error ? error.message : String(error);
+      this.log('error', 'could not store a rotated grant; keeping it in memory and retrying', { account: spec.key, error: message });
+      this.observer.grantPersisted?.(spec.key, false, message);
       this.#retryLater(spec.key);
     }
   }
@@ -168,11 +263,12 @@ export class GrantKeeper {
       this.#retrying.delete(key);
       const held = this.#held.get(key);
       if (!held?.unsaved || !held.grant) return;
-      const { provider, refreshToken, scopes } = held.grant;
+      const { provider, refreshToken, scopes, access } = held.grant;
       try {
-        held.grant = await this.store.save(key, { provider, refreshToken, scopes });
+        held.grant = await this.store.save(key, { provider, refreshToken, scopes, access });
         held.unsaved = false;
         this.log('info', 'rotated grant stored after an earlier failure', { account: key });
+        this.observer.grantPersisted?.(key, true);
       } catch {
         this.#retryLater(key);
       }

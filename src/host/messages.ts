@@ -1,5 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { AccountError, KnownToken } from '../../actors/account.js';
+import type { ClusterSettings } from '../cluster/settings.js';
 import type { AccountState, RequestFailureCode } from '../../actors/answer.js';
 import type { AppOnlyAuth, CertificateCredential, Proto, ProviderConfig, ServiceAccountKey } from '../config/types.js';
 
@@ -35,6 +36,8 @@ export interface WorkerSettings {
   workers: number;
   /** Lets tests crash a worker through the admin socket. */
   debugCommands: boolean;
+  /** Set when `[store]` names PostgreSQL: the worker joins the cluster (src/cluster/). */
+  cluster?: ClusterSettings;
 }
 
 export interface AttachTask {
@@ -192,6 +195,8 @@ export interface AccountStatus {
   retryAt?: number;
   lastError?: AccountError;
   hasGrant: boolean;
+  /** With `[store] postgres`: the instance that obtained the stored access token (doc/cluster.md). */
+  refreshedBy?: string;
 }
 
 /** Published on every visible change of an account: the front's replica feeds on it. */
@@ -238,4 +243,16 @@ export interface RefreshReport {
   code?: string;
   providerMs?: number;
 }
-export type HostMessage = AccountUpdate | AccountRemoved | WorkerLog | RefreshReport;
+/**
+ * A rotated grant the store refused (`ok: false`: it lives only in the
+ * worker's memory until a retry stores it) or stored after all (`ok: true`).
+ * Losing it means a new sign-in, so the operator is alerted (src/notify/).
+ */
+export interface PersistReport {
+  type: 'persist';
+  key: string;
+  ok: boolean;
+  /** The store's error (names the file, never a token). */
+  error?: string;
+}
+export type HostMessage = AccountUpdate | AccountRemoved | WorkerLog | RefreshReport | PersistReport;

@@ -22,6 +22,9 @@ export interface PoolOptions {
   onWorkerRestored(shard: number, ms: number): void;
 }
 
+/** New-space size of each worker (see the constructor); measured in doc/benchmarks.md (memory). */
+const WORKER_YOUNG_GENERATION_MB = 4;
+
 type Routed<T extends HostTask> = T & { [key: symbol]: { shard: number } };
 
 /**
@@ -50,6 +53,9 @@ export class AccountPool {
       // The default parks idle workers in Atomics.wait, and account timers would never fire.
       atomics: 'disabled',
       concurrentTasksPerWorker: 1_000_000,
+      // A worker's new space grows to tens of MiB during the burst of a start and stays committed;
+      // what survives there is small (accounts are long-lived records), so a small one costs little.
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
       workerData: { ...options.settings, workers: options.workers } satisfies WorkerSettings,
       loadBalancer: (task, workers) =>
         this.#balance(task as unknown as Record<symbol, unknown>, workers) as (typeof workers)[number] | null,
@@ -180,7 +186,10 @@ export class AccountPool {
     this.#shardOfWorker.set(worker.id, shard);
     const accounts = this.#accountsOf(shard);
     const { port1, port2 } = new MessageChannel();
-    port1.on('message', (message: HostMessage) => this.#options.onMessage(message));
+    // A shard posts its messages in batches (one per turn of its event loop).
+    port1.on('message', (batch: HostMessage[]) => {
+      for (const message of batch) this.#options.onMessage(message);
+    });
     port1.unref();
     const known = this.#options.knownTokens(accounts.map((a) => a.key));
     const attach = this.#piscina

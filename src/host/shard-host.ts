@@ -1,54 +1,74 @@
 import type { MessagePort } from 'node:worker_threads';
 import { createActor, fromPromise, type Actor, type SnapshotFrom } from 'xstate';
 import { accountMachine, type KnownToken, type RefreshFailure, type RefreshSuccess } from '../../actors/account.js';
-import { answerAfterChange, answerFor, describeEvent, usableUntil, type AccountState, type AccountView } from '../../actors/answer.js';
+import { answerFor, describeEvent, type AccountState } from '../../actors/answer.js';
 import { Redactor, scrubFields } from '../ops/redact.js';
-import { revokeAtProvider } from '../ops/remote-revoke.js';
 import type { GrantStore } from '../store/index.js';
+import { DueQueue } from './due-queue.js';
 import { GrantKeeper } from './grant-keeper.js';
 import type { AccountSpec, AccountStatus, ActionResult, DrainResult, HostMessage, RemoteRevokeOutcome, TokenResult, WorkerLog } from './messages.js';
+import { fresher, knownTokenOf, parkable, parkedFrom, parkedStatus, parkedToken, parkedUpdate, usableAt, type Parked } from './parked.js';
 import { ProviderRegistry } from './provider-registry.js';
+import { liveStatus, liveUpdate, sameCredentials, settle, viewOf, waitForAnswer } from './live-account.js';
 
 type AccountMachine = typeof accountMachine;
 type AccountSnapshot = SnapshotFrom<AccountMachine>;
 
-interface Entry {
+/** An account with a running actor. */
+interface Live {
   spec: AccountSpec;
   actor: Actor<AccountMachine>;
   published: { state?: AccountState; token?: string; errorAt?: number };
   lastEvent?: string;
+  /** Requests and operator actions waiting on the actor: it is not parked meanwhile. */
+  busy: number;
+}
+type Slot = Live | Parked;
+const isLive = (slot: Slot): slot is Live => 'actor' in slot;
+
+export interface ShardHostOptions {
+  /** How long a healthy `valid` actor stays live after its last event before it is parked (ms). */
+  idleMs?: number;
 }
 
-function viewOf(snapshot: AccountSnapshot): AccountView {
-  return { state: snapshot.value as AccountState, context: snapshot.context };
-}
-
-/** Whether two specs may share a token: same identity, client and scopes. */
-function sameCredentials(a: AccountSpec, b: AccountSpec): boolean {
-  const pick = (s: AccountSpec) =>
-    JSON.stringify([s.user, s.loginAs, s.provider, s.clientId, s.clientSecret, s.tenant, [...s.protocols].sort()]);
-  return pick(a) === pick(b);
-}
+/** Idle actors are parked at most this long after their last event. */
+const IDLE_MS = 1_000;
+/** What the logs and history say woke a parked account for its planned refresh. */
+const REFRESH_DUE = 'xstate.after.refreshDue';
 
 /**
  * The accounts of one shard, inside one worker thread: their actors, the
  * provider calls behind their refreshes, and the updates that keep the main
  * thread's token replica current.
+ *
+ * An idle `valid` account is parked: its actor is stopped and replaced by a
+ * small record (parked.ts) with one entry in the shard's timer queue. Anything
+ * that happens to it (its planned refresh, a request the main thread could not
+ * answer, an operator action, a clock jump, a token from a cluster peer)
+ * revives the actor from that record first, so every event still goes
+ * through the account machine.
  */
 export class ShardHost {
-  readonly #entries = new Map<string, Entry>();
+  readonly #slots = new Map<string, Slot>();
   readonly #port: MessagePort;
   readonly #grants: GrantKeeper;
   readonly #providers: ProviderRegistry;
   readonly #machine: AccountMachine;
   /** This shard's secrets (refresh tokens never reach the main thread): scrubbed from its log records. */
   readonly #redactor = new Redactor();
+  readonly #queue = new DueQueue((key, at) => this.#due(key, at));
+  readonly #idle = new Set<string>();
+  readonly #idleMs: number;
+  #sweep: NodeJS.Timeout | undefined;
+  #outbox: HostMessage[] = [];
 
-  constructor(port: MessagePort, store: GrantStore, workers: number) {
+  constructor(port: MessagePort, store: GrantStore, workers: number, options: ShardHostOptions = {}) {
     this.#port = port;
+    this.#idleMs = options.idleMs ?? IDLE_MS;
     this.#grants = new GrantKeeper(store, (level, msg, fields) => this.#log(level, msg, fields), {
       grantSeen: (key, refreshToken) => this.#redactor.remember(`refresh:${key}`, refreshToken),
       refreshDone: (report) => this.#post({ type: 'refresh', ...report }),
+      grantPersisted: (key, ok, error) => this.#post({ type: 'persist', key, ok, ...(error !== undefined && { error: this.#redactor.scrub(error) }) }),
     });
     this.#providers = new ProviderRegistry(workers);
     this.#machine = accountMachine.provide({
@@ -61,100 +81,135 @@ export class ShardHost {
   /** Brings the shard to exactly `accounts`: new ones start, removed ones stop, changed ones restart. */
   async sync(accounts: AccountSpec[], known: Record<string, KnownToken> = {}): Promise<void> {
     const wanted = new Map(accounts.map((spec) => [spec.key, spec]));
-    for (const [key, entry] of this.#entries) {
-      if (!wanted.has(key)) this.#stop(entry, true);
+    for (const [key, slot] of this.#slots) {
+      if (!wanted.has(key)) this.#stop(slot, true);
     }
-    const starting: Array<Promise<void>> = [];
+    const starting: Array<{ spec: AccountSpec; token?: KnownToken; changed?: boolean }> = [];
     for (const spec of accounts) {
-      const current = this.#entries.get(spec.key);
+      const current = this.#slots.get(spec.key);
       if (current && JSON.stringify(current.spec) === JSON.stringify(spec)) continue;
       let token: KnownToken | undefined = known[spec.key];
       if (current) {
-        if (sameCredentials(current.spec, spec)) token = knownTokenOf(current.actor.getSnapshot()) ?? token;
+        if (sameCredentials(current.spec, spec)) token = (isLive(current) ? knownTokenOf(current.actor.getSnapshot()) : parkedToken(current)) ?? token;
         else token = undefined;
         this.#stop(current, false);
       }
-      starting.push(this.#start(spec, token));
+      // Changed credentials or scopes: a token obtained with the old ones (held or stored) is not theirs.
+      starting.push({ spec, token, changed: current !== undefined && token === undefined });
     }
-    await Promise.all(starting);
+    // App-only credentials (client credentials, service account) stand in for a grant: nothing to load.
+    const withGrant = starting.filter((s) => s.spec.auth === undefined).map((s) => s.spec.key);
+    const loaded = await this.#grants.preloadMany(withGrant);
+    const hasGrant = new Map(withGrant.map((key, i) => [key, loaded[i]!]));
+    for (const { spec, token, changed } of starting) this.#start(spec, token, spec.auth !== undefined || hasGrant.get(spec.key) === true, changed === true);
+    this.#flush();
+    // A shard whose accounts all started parked needs no provider call now: the libraries load
+    // in the background. Any other shard (accounts refreshing now, or none yet: a domain
+    // template's first request must not wait for them) has them loaded before it reports.
+    if (this.#slots.size > 0 && this.liveCount() === 0) this.#providers.warm();
+    else await this.#providers.load();
   }
 
   /** Starts one more account unless it is already there (domain templates, src/templates/). */
   async add(spec: AccountSpec): Promise<void> {
-    if (this.#entries.has(spec.key)) return;
-    await this.#start(spec, undefined);
+    if (this.#slots.has(spec.key)) return;
+    const hasGrant = spec.auth !== undefined || (await this.#grants.preload(spec.key));
+    if (this.#slots.has(spec.key)) return;
+    this.#start(spec, undefined, hasGrant);
   }
 
   token(key: string, now: number, waitMs: number): Promise<TokenResult> | TokenResult {
-    const entry = this.#entries.get(key);
-    if (!entry) return { kind: 'fail', code: 'unknown-account', message: `${key} is not configured` };
-    entry.actor.send({ type: 'TOKEN_REQUEST', now });
-    const answer = answerFor(viewOf(entry.actor.getSnapshot()), now, waitMs);
+    const live = this.#live(key, 'TOKEN_REQUEST');
+    if (!live) return { kind: 'fail', code: 'unknown-account', message: `${key} is not configured` };
+    live.actor.send({ type: 'TOKEN_REQUEST', now });
+    const answer = answerFor(viewOf(live.actor.getSnapshot()), now, waitMs);
     if (answer.kind !== 'wait') return answer;
-    return this.#waitForAnswer(entry, waitMs);
+    return this.#waitForAnswer(live, waitMs);
   }
 
   async grant(key: string, refreshToken: string, waitMs: number): Promise<ActionResult> {
-    const entry = this.#entries.get(key);
-    if (!entry) return unknown(key);
-    await this.#grants.replace(entry.spec, refreshToken);
-    entry.actor.send({ type: 'GRANT', now: Date.now() });
-    return this.#settle(entry, waitMs, 'grant stored');
+    const spec = this.spec(key);
+    if (!spec) return unknown(key);
+    await this.#grants.replace(spec, refreshToken);
+    const live = this.#live(key, 'GRANT');
+    if (!live) return unknown(key);
+    live.actor.send({ type: 'GRANT', now: Date.now() });
+    return this.#settle(live, waitMs, 'grant stored');
   }
 
   async refresh(key: string, waitMs: number): Promise<ActionResult> {
-    const entry = this.#entries.get(key);
-    if (!entry) return unknown(key);
+    const live = this.#live(key, 'REFRESH');
+    if (!live) return unknown(key);
     // App-only credentials have no grant to import: a refresh of a refused account tries them again
     // (the admin fixed the app registration, consent or key at the provider).
-    const retryAppOnly = entry.spec.auth !== undefined && entry.actor.getSnapshot().value === 'unauthenticated';
-    entry.actor.send({ type: retryAppOnly ? 'GRANT' : 'REFRESH', now: Date.now() });
-    return this.#settle(entry, waitMs, 'refresh requested');
+    const retryAppOnly = live.spec.auth !== undefined && live.actor.getSnapshot().value === 'unauthenticated';
+    live.actor.send({ type: retryAppOnly ? 'GRANT' : 'REFRESH', now: Date.now() });
+    return this.#settle(live, waitMs, 'refresh requested');
   }
 
   /** The spec of an account of this shard (sign-in needs its provider and client). */
   spec(key: string): AccountSpec | undefined {
-    return this.#entries.get(key)?.spec;
+    return this.#slots.get(key)?.spec;
   }
 
   /**
    * A sign-in delivered a new grant with an access token: the grant is stored
-   * first, then the actor takes the token (AUTHORIZED) and is `valid`.
+   * (with the token) first, then the actor takes the token (AUTHORIZED) and is `valid`.
    */
   async authorized(key: string, refreshToken: string, accessToken: string, expiresInMs: number): Promise<AccountState | 'unknown'> {
-    const entry = this.#entries.get(key);
-    if (!entry) return 'unknown';
-    await this.#grants.replace(entry.spec, refreshToken);
-    entry.actor.send({ type: 'AUTHORIZED', now: Date.now(), accessToken, expiresInMs });
-    return entry.actor.getSnapshot().value as AccountState;
+    const spec = this.spec(key);
+    if (!spec) return 'unknown';
+    const now = Date.now();
+    await this.#grants.replace(spec, refreshToken, { accessToken, expiresAt: now + expiresInMs, lifetimeMs: expiresInMs, refreshedAt: now });
+    const live = this.#live(key, 'AUTHORIZED');
+    if (!live) return 'unknown';
+    live.actor.send({ type: 'AUTHORIZED', now, accessToken, expiresInMs });
+    return live.actor.getSnapshot().value as AccountState;
+  }
+
+  /**
+   * A fresher access token obtained by another daemon of a cluster with the
+   * same grant: the account becomes (or stays) `valid` with it and plans its
+   * next refresh from it, unless it holds a token that expires later.
+   */
+  adoptToken(key: string, token: KnownToken): void {
+    const live = this.#live(key, 'ADOPT');
+    live?.actor.send({ type: 'ADOPT', now: Date.now(), token });
   }
 
   async revoke(key: string, remote = false): Promise<ActionResult> {
-    const entry = this.#entries.get(key);
-    if (!entry) return unknown(key);
+    const spec = this.spec(key);
+    if (!spec) return unknown(key);
     let outcome: RemoteRevokeOutcome | undefined;
     let note = '';
     if (remote) {
       const refreshToken = this.#grants.refreshTokenOf(key);
       const revocation = refreshToken
-        ? await revokeAtProvider(entry.spec, refreshToken)
+        ? // Loaded when used: it pulls in a provider library a worker otherwise loads only to refresh.
+          await (await import('../ops/remote-revoke.js')).revokeAtProvider(spec, refreshToken)
         : { outcome: 'no-grant' as const, message: 'no grant to revoke at the provider' };
       outcome = revocation.outcome;
       note = `; ${revocation.message}`;
       if (outcome === 'failed') {
         // Keeping the grant lets the operator try again; forgetting it would leave it alive at the provider.
-        const state = entry.actor.getSnapshot().value as AccountState;
+        const slot = this.#slots.get(key);
+        const state = slot && isLive(slot) ? (slot.actor.getSnapshot().value as AccountState) : 'valid';
         return { ok: false, state, message: `remote revocation failed${note}; the grant is kept`, remote: outcome };
       }
     }
     const removed = await this.#grants.forget(key);
-    entry.actor.send({ type: 'REVOKE', now: Date.now(), code: 'revoked-by-operator', message: 'grant removed with mailtokend revoke' });
+    this.#live(key, 'REVOKE')?.actor.send({ type: 'REVOKE', now: Date.now(), code: 'revoked-by-operator', message: 'grant removed with mailtokend revoke' });
     return { ok: true, state: 'unauthenticated', message: `${removed ? 'grant removed' : 'no grant was stored'}${note}`, remote: outcome };
   }
 
   /** The wall clock jumped (suspend/resume): every account re-arms its timers, lapsed tokens refresh. */
   wake(now: number): void {
-    for (const entry of this.#entries.values()) entry.actor.send({ type: 'WAKE', now });
+    for (const [key, slot] of this.#slots) {
+      // A parked account whose token and plan still hold needs nothing: the queue re-arms below.
+      if (!isLive(slot) && usableAt(parkedToken(slot), now) && slot.dueAt > now) continue;
+      this.#live(key, 'WAKE')?.actor.send({ type: 'WAKE', now });
+    }
+    this.#queue.rearm();
   }
 
   /**
@@ -164,154 +219,182 @@ export class ShardHost {
    */
   async drain(timeoutMs: number): Promise<DrainResult> {
     const deadline = Date.now() + timeoutMs;
-    const inFlight = () => [...this.#entries.values()].filter((e) => e.actor.getSnapshot().value === 'refreshing').length;
+    const inFlight = () => [...this.#slots.values()].filter((s) => isLive(s) && s.actor.getSnapshot().value === 'refreshing').length;
     while (inFlight() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     const refreshing = inFlight();
-    for (const entry of this.#entries.values()) entry.actor.stop();
+    this.#queue.clear();
+    if (this.#sweep !== undefined) clearTimeout(this.#sweep);
+    for (const slot of this.#slots.values()) if (isLive(slot)) slot.actor.stop();
     const unsaved = await this.#grants.flush();
+    this.#flush();
     return { refreshing, unsaved };
   }
 
   status(): AccountStatus[] {
     const rows: AccountStatus[] = [];
-    for (const entry of this.#entries.values()) {
-      const { context } = entry.actor.getSnapshot();
-      rows.push({
-        user: entry.spec.user,
-        key: entry.spec.key,
-        provider: entry.spec.provider.name,
-        state: entry.actor.getSnapshot().value as AccountState,
-        expiresAt: context.expiresAt,
-        lastRefreshAt: context.lastRefreshAt,
-        failures: context.failures,
-        retryAt: context.retryAt,
-        lastError: context.lastError,
-        hasGrant: entry.spec.auth !== undefined || this.#grants.has(entry.spec.key),
-      });
+    for (const slot of this.#slots.values()) {
+      const hasGrant = slot.spec.auth !== undefined || this.#grants.has(slot.spec.key);
+      if (!isLive(slot)) {
+        rows.push(parkedStatus(slot, hasGrant));
+        continue;
+      }
+      rows.push(liveStatus(slot.spec, slot.actor.getSnapshot(), hasGrant));
+    }
+    // Cluster (doc/cluster.md): which instance obtained the token the store holds.
+    for (const row of rows) {
+      const by = this.#grants.storedAccess(row.key)?.refreshedBy;
+      if (by !== undefined) row.refreshedBy = by;
     }
     return rows;
   }
 
-  async #start(spec: AccountSpec, token: KnownToken | undefined): Promise<void> {
-    // App-only credentials (client credentials, service account) stand in for a grant: nothing to load.
-    const hasGrant = spec.auth !== undefined || (await this.#grants.preload(spec.key));
-    this.#redactor.remember(`client:${spec.key}`, spec.clientSecret, 1);
-    const entry: Entry = { spec, published: {} } as Entry;
-    entry.actor = createActor(this.#machine, {
-      input: { user: spec.key, refreshAheadMs: spec.refreshAheadMs, hasGrant, now: Date.now(), token },
-      inspect: (event) => {
-        if (event.type === '@xstate.event' && event.actorRef === entry.actor) entry.lastEvent = event.event.type;
-      },
-    });
-    this.#entries.set(spec.key, entry);
-    entry.actor.subscribe({
-      next: (snapshot) => this.#publish(entry, snapshot),
-      error: (error) => this.#log('error', 'account actor failed', { account: spec.key, error: String(error) }),
-    });
-    entry.actor.start();
-    this.#publish(entry, entry.actor.getSnapshot());
+  /** How many accounts have a live actor (tests, and the memory benchmark's explanation). */
+  liveCount(): number {
+    let n = 0;
+    for (const slot of this.#slots.values()) if (isLive(slot)) n++;
+    return n;
   }
 
-  #stop(entry: Entry, removed: boolean): void {
-    entry.actor.stop();
-    this.#entries.delete(entry.spec.key);
+  #start(spec: AccountSpec, token: KnownToken | undefined, hasGrant: boolean, ignoreStored = false): void {
+    // One owner per client, not per account: thousands of accounts share a handful of secrets.
+    this.#redactor.remember(`client:${spec.provider.name}/${spec.clientId}`, spec.clientSecret, 1);
+    const known = fresher(token, spec.auth === undefined && !ignoreStored ? this.#grants.storedAccess(spec.key) : undefined);
+    const now = Date.now();
+    if (usableAt(known, now)) {
+      // The machine's `starting` state would pass straight to `valid` (its tokenUsableNow guard,
+      // the same function): the account starts parked, as that actor would be once idle.
+      const parked = parkedFrom(spec, known);
+      this.#park(parked);
+      this.#post(parkedUpdate(parked, undefined, 'start', now));
+      return;
+    }
+    this.#spawn(spec, { hasGrant, token: known }, {}, undefined);
+  }
+
+  /** Creates and starts the actor of an account; `lastEvent` names what woke a parked one. */
+  #spawn(spec: AccountSpec, input: { hasGrant: boolean; token?: KnownToken }, published: Live['published'], lastEvent: string | undefined): Live {
+    const live: Live = { spec, published, lastEvent, busy: 0 } as Live;
+    live.actor = createActor(this.#machine, {
+      input: { user: spec.key, refreshAheadMs: spec.refreshAheadMs, hasGrant: input.hasGrant, now: Date.now(), token: input.token },
+      inspect: (event) => {
+        if (event.type !== '@xstate.event' || event.actorRef !== live.actor) return;
+        // A revived actor's init is not news: the cause is what woke it.
+        if (event.event.type === 'xstate.init' && live.lastEvent !== undefined) return;
+        live.lastEvent = event.event.type;
+      },
+    });
+    this.#slots.set(spec.key, live);
+    live.actor.subscribe({
+      next: (snapshot) => {
+        this.#publish(live, snapshot);
+        if (snapshot.value === 'valid') this.#markIdle(spec.key);
+      },
+      error: (error) => this.#log('error', 'account actor failed', { account: spec.key, error: String(error) }),
+    });
+    live.actor.start();
+    this.#publish(live, live.actor.getSnapshot());
+    this.#markIdle(spec.key);
+    return live;
+  }
+
+  /** The live actor of `key`, revived from its parked record if need be. */
+  #live(key: string, cause: string): Live | undefined {
+    const slot = this.#slots.get(key);
+    if (!slot || isLive(slot)) return slot;
+    const published = { state: 'valid' as const, token: slot.accessToken, errorAt: undefined };
+    return this.#spawn(slot.spec, { hasGrant: true, token: parkedToken(slot) }, published, cause);
+  }
+
+  #park(parked: Parked): void {
+    this.#slots.set(parked.spec.key, parked);
+    this.#queue.schedule(parked.spec.key, parked.dueAt);
+  }
+
+  #due(key: string, at: number): void {
+    const slot = this.#slots.get(key);
+    // Lazy deletion: the entry is stale if the account was revived, removed or re-parked since.
+    if (!slot || isLive(slot) || slot.dueAt !== at) return;
+    this.#live(key, REFRESH_DUE);
+  }
+
+  #markIdle(key: string): void {
+    this.#idle.add(key);
+    this.#sweep ??= setTimeout(() => this.#parkIdle(), this.#idleMs);
+  }
+
+  #parkIdle(): void {
+    this.#sweep = undefined;
+    const keys = [...this.#idle];
+    this.#idle.clear();
+    for (const key of keys) {
+      const slot = this.#slots.get(key);
+      if (!slot || !isLive(slot) || slot.busy > 0) continue;
+      const parked = parkable(slot.spec, slot.actor.getSnapshot());
+      if (!parked) continue;
+      slot.actor.stop();
+      this.#park(parked);
+    }
+  }
+
+  #stop(slot: Slot, removed: boolean): void {
+    if (isLive(slot)) slot.actor.stop();
+    this.#slots.delete(slot.spec.key);
     if (removed) {
-      this.#post({ type: 'removed', key: entry.spec.key });
-      for (const kind of ['access', 'refresh', 'client']) this.#redactor.forget(`${kind}:${entry.spec.key}`);
+      this.#post({ type: 'removed', key: slot.spec.key });
+      this.#redactor.forget(`refresh:${slot.spec.key}`);
     }
   }
 
   async #refresh(key: string, signal: AbortSignal): Promise<RefreshSuccess> {
-    const entry = this.#entries.get(key);
-    if (!entry) throw { kind: 'transient', code: 'removed', message: 'account was removed', now: Date.now() } satisfies RefreshFailure;
-    return this.#grants.refreshWith(entry.spec, signal, this.#providers);
+    const spec = this.spec(key);
+    if (!spec) throw { kind: 'transient', code: 'removed', message: 'account was removed', now: Date.now() } satisfies RefreshFailure;
+    return this.#grants.refreshWith(spec, signal, this.#providers);
   }
 
   /** Publishes only visible changes: state, token or a new error. */
-  #publish(entry: Entry, snapshot: AccountSnapshot): void {
+  #publish(live: Live, snapshot: AccountSnapshot): void {
     const state = snapshot.value as AccountState | 'starting';
     if (state === 'starting') return;
     const { context } = snapshot;
-    const before = entry.published;
+    const before = live.published;
     if (before.state === state && before.token === context.accessToken && before.errorAt === context.lastError?.at) return;
-    entry.published = { state, token: context.accessToken, errorAt: context.lastError?.at };
-    this.#redactor.remember(`access:${entry.spec.key}`, context.accessToken);
-    this.#post({
-      type: 'account',
-      key: entry.spec.key,
-      user: entry.spec.user,
-      provider: entry.spec.provider.name,
-      state,
-      from: before.state,
-      cause: describeEvent(entry.lastEvent),
-      accessToken: context.accessToken,
-      expiresAt: context.expiresAt,
-      usableUntil: usableUntil(context),
-      lifetimeMs: context.lifetimeMs,
-      lastRefreshAt: context.lastRefreshAt,
-      lastError: context.lastError,
-      retryAt: context.retryAt,
-      at: Date.now(),
-    });
+    live.published = { state, token: context.accessToken, errorAt: context.lastError?.at };
+    this.#post(liveUpdate(live.spec, state, context, before.state, describeEvent(live.lastEvent)));
   }
 
-  /** Waits for the account to change state (or token), then answers once. */
-  #waitForAnswer(entry: Entry, waitMs: number): Promise<TokenResult> {
-    const start = entry.actor.getSnapshot();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        subscription.unsubscribe();
-        const why = start.context.lastError ? ` (last error ${start.context.lastError.code})` : '';
-        resolve({ kind: 'fail', code: 'temporarily-unavailable', message: `no token for ${entry.spec.key} within ${waitMs} ms${why}` });
-      }, waitMs);
-      const subscription = entry.actor.subscribe((snapshot) => {
-        if (snapshot.value === start.value && snapshot.context.accessToken === start.context.accessToken) return;
-        const answer = answerAfterChange(viewOf(snapshot), Date.now());
-        if (answer.kind === 'wait') return;
-        clearTimeout(timer);
-        subscription.unsubscribe();
-        resolve(answer);
-      });
-    });
+  /** Waits for the account to change state (or token), then answers once; the actor is not parked meanwhile. */
+  #waitForAnswer(live: Live, waitMs: number): Promise<TokenResult> {
+    live.busy++;
+    return waitForAnswer(live.actor, live.spec.key, waitMs).finally(() => this.#release(live));
   }
 
   /** Waits (bounded) until an operator action has played out, then reports the state. */
-  #settle(entry: Entry, waitMs: number, what: string): Promise<ActionResult> {
-    return new Promise((resolve) => {
-      const report = (): ActionResult => {
-        const snapshot = entry.actor.getSnapshot();
-        const state = snapshot.value as AccountState;
-        const error = snapshot.context.lastError;
-        const ok = state === 'valid' && snapshot.context.failures === 0;
-        return { ok, state, message: ok ? `${what}; token refreshed` : `${what}; account is ${state}`, error };
-      };
-      if (entry.actor.getSnapshot().value !== 'refreshing') return resolve(report());
-      const timer = setTimeout(() => {
-        subscription.unsubscribe();
-        resolve(report());
-      }, waitMs);
-      const subscription = entry.actor.subscribe((snapshot) => {
-        if (snapshot.value === 'refreshing') return;
-        clearTimeout(timer);
-        subscription.unsubscribe();
-        resolve(report());
-      });
-    });
+  #settle(live: Live, waitMs: number, what: string): Promise<ActionResult> {
+    live.busy++;
+    return settle(live.actor, waitMs, what).finally(() => this.#release(live));
   }
 
+  #release(live: Live): void {
+    live.busy--;
+    this.#markIdle(live.spec.key);
+  }
+
+  /** Messages leave in batches, one per turn of the event loop: a start publishes thousands at once. */
   #post(message: HostMessage): void {
-    this.#port.postMessage(message);
+    this.#outbox.push(message);
+    if (this.#outbox.length === 1) setImmediate(() => this.#flush());
+  }
+
+  #flush(): void {
+    if (this.#outbox.length === 0) return;
+    const batch = this.#outbox;
+    this.#outbox = [];
+    this.#port.postMessage(batch);
   }
 
   #log(level: WorkerLog['level'], msg: string, fields: WorkerLog['fields']): void {
     this.#post({ type: 'log', level, msg: this.#redactor.scrub(msg), fields: scrubFields(this.#redactor, fields) });
   }
-}
-
-function knownTokenOf(snapshot: AccountSnapshot): KnownToken | undefined {
-  const c = snapshot.context;
-  if (!c.accessToken || c.expiresAt === undefined || c.lifetimeMs === undefined || c.lastRefreshAt === undefined) return undefined;
-  return { accessToken: c.accessToken, expiresAt: c.expiresAt, lifetimeMs: c.lifetimeMs, refreshedAt: c.lastRefreshAt };
 }
 
 function unknown(key: string): ActionResult {

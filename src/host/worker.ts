@@ -1,6 +1,7 @@
 import { workerData } from 'piscina';
-import { openFileStore, type GrantStore } from '../store/index.js';
-import { ShardSignIn } from '../signin/shard-signin.js';
+import { joinCluster, openWorkerStore } from '../cluster/worker.js';
+import type { GrantStore } from '../store/index.js';
+import type { ShardSignIn } from '../signin/shard-signin.js';
 import type { ActionResult, AccountStatus, DeviceStartResult, DrainResult, HostTask, SignInOutcome, SignInUrlResult, TokenResult, WorkerSettings } from './messages.js';
 import { ShardHost } from './shard-host.js';
 
@@ -14,7 +15,8 @@ let store: Promise<GrantStore> | undefined;
 let host: Promise<ShardHost> | undefined;
 
 function openStore(): Promise<GrantStore> {
-  store ??= openFileStore({ dir: settings.storeDir, key: Buffer.from(settings.storeKey) });
+  // The file store, or PostgreSQL when [store] names it (src/cluster/).
+  store ??= openWorkerStore(settings);
   return store;
 }
 
@@ -31,7 +33,7 @@ function attached(): Promise<ShardHost> {
   return host ?? firstAttach;
 }
 
-let signIns: ShardSignIn | undefined;
+let signIns: Promise<ShardSignIn> | undefined;
 
 export default async function handle(
   task: HostTask,
@@ -42,6 +44,7 @@ export default async function handle(
       host = openStore().then(async (store) => {
         const shardHost = new ShardHost(port, store, settings.workers);
         await shardHost.sync(accounts, known);
+        joinCluster(store, shardHost, settings);
         return shardHost;
       });
       announceAttach(host);
@@ -74,8 +77,10 @@ export default async function handle(
     case 'device-start':
     case 'device-wait':
     case 'device-cancel':
-      signIns ??= new ShardSignIn(await attached());
-      return signIns.handle(task);
+      // Loaded on the first sign-in: it pulls in both provider libraries. One instance per
+      // thread (it tracks device flows), so concurrent first tasks share the same promise.
+      signIns ??= Promise.all([import('../signin/shard-signin.js'), attached()]).then(([m, shard]) => new m.ShardSignIn(shard));
+      return (await signIns).handle(task);
     case 'crash':
       if (!settings.debugCommands) throw new Error('debug commands are disabled');
       // Ends this thread only; piscina replaces it and the pool re-attaches the shard.

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { RequestMetrics } from './requests.js';
 import type { AccountState } from '../../actors/answer.js';
 import type { DaemonContext, Feature } from '../daemon/context.js';
 import type { RefreshReport } from '../host/messages.js';
@@ -7,8 +8,6 @@ import { send } from '../web/server.js';
 
 const STATES: readonly AccountState[] = ['unauthenticated', 'valid', 'refreshing', 'expired'];
 
-type RequestChild = { count: Counter.Internal; duration: Histogram.Internal<'socket'> };
-
 /**
  * The daemon's Prometheus metrics, on a registry of its own. Labels are
  * bounded: socket paths, protocols, result codes, provider section names,
@@ -16,31 +15,16 @@ type RequestChild = { count: Counter.Internal; duration: Histogram.Internal<'soc
  */
 export class DaemonMetrics {
   readonly registry = new Registry();
-  readonly #requests: Counter<'socket' | 'protocol' | 'result'>;
-  readonly #requestSeconds: Histogram<'socket'>;
+  readonly #requests: RequestMetrics;
   readonly #refreshes: Counter<'provider' | 'result'>;
   readonly #providerSeconds: Histogram<'provider' | 'result'>;
   readonly #workerRestarts: Counter<'shard'>;
   readonly #reloads: Counter<'result'>;
   readonly #clockJumps: Counter;
-  /** Label lookups cost a string join and a hash: the hot path reuses its children. */
-  readonly #requestChildren = new Map<string, RequestChild>();
 
   constructor(countByState: () => Record<AccountState, number>) {
     const registers = [this.registry];
-    this.#requests = new Counter({
-      name: 'mailtokend_token_requests_total',
-      help: 'Token requests on the MTA sockets, by socket path, protocol and result (ok or a doc/errors.md code).',
-      labelNames: ['socket', 'protocol', 'result'],
-      registers,
-    });
-    this.#requestSeconds = new Histogram({
-      name: 'mailtokend_token_request_duration_seconds',
-      help: 'Time from reading a token request to its answer, by socket path.',
-      labelNames: ['socket'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
-    });
+    this.#requests = new RequestMetrics(this.registry);
     new Gauge({
       name: 'mailtokend_accounts',
       help: 'Accounts by state.',
@@ -86,14 +70,7 @@ export class DaemonMetrics {
   }
 
   request(socket: string, protocol: string, result: string, ms: number): void {
-    const id = `${socket}\0${protocol}\0${result}`;
-    let child = this.#requestChildren.get(id);
-    if (child === undefined) {
-      child = { count: this.#requests.labels(socket, protocol, result), duration: this.#requestSeconds.labels(socket) };
-      this.#requestChildren.set(id, child);
-    }
-    child.count.inc();
-    child.duration.observe(ms / 1000);
+    this.#requests.record(socket, protocol, result, ms);
   }
 
   refresh(report: RefreshReport): void {
@@ -115,7 +92,7 @@ export class DaemonMetrics {
 
   /** Touches every label set the config implies, so series exist (at 0) before the first request. */
   declareSockets(sockets: Array<{ path: string; protocols: readonly string[] }>): void {
-    for (const socket of sockets) for (const protocol of socket.protocols) this.#requests.labels(socket.path, protocol, 'ok').inc(0);
+    for (const socket of sockets) for (const protocol of socket.protocols) this.#requests.declare(socket.path, protocol, 'ok');
   }
 }
 

@@ -1,6 +1,6 @@
 import { normalizeUser } from '../config/patterns.js';
 import type { DaemonContext } from '../daemon/context.js';
-import type { AccountUpdate } from '../host/messages.js';
+import type { AccountUpdate, PersistReport } from '../host/messages.js';
 import { signInPageUrl } from '../signin/redirect.js';
 import { notifyEnv, runCommand } from './run-command.js';
 
@@ -33,12 +33,15 @@ interface Job {
  * Tells the user about accounts: a log line and `auth_notify_cmd` when an
  * account enters `unauthenticated` (again every `auth_notify_interval` while
  * it stays there, never after it is signed in again), `error_notify_cmd`
- * after repeated transient failures. Commands get the account and the
+ * after repeated transient failures, and at once when the store refuses a
+ * rotated grant (it then lives only in memory). Commands get the account and the
  * sign-in URL or the error message in their environment, never a token.
  */
 export class Notifier {
   readonly #unauthenticated = new Map<string, Unauthenticated>();
   readonly #streaks = new Map<string, Streak>();
+  /** Accounts whose rotated grant the store refused and that were reported; cleared once it is stored. */
+  readonly #unsaved = new Set<string>();
   readonly #queue: Job[] = [];
   readonly #running = new Set<string>();
   #closed = false;
@@ -47,6 +50,7 @@ export class Notifier {
 
   install(): void {
     this.context.events.on('account', (update) => this.onUpdate(update));
+    this.context.events.on('persist', (report) => this.onPersist(report));
     this.context.onShutdown(async () => this.close());
   }
 
@@ -54,6 +58,25 @@ export class Notifier {
     if (this.#closed) return;
     this.#trackAuth(update);
     this.#trackErrors(update);
+  }
+
+  /**
+   * A rotated grant only in memory is one crash away from a new sign-in: the
+   * operator hears of it at once (once per episode), and when it is stored.
+   */
+  onPersist(report: PersistReport): void {
+    if (this.#closed) return;
+    const user = this.context.config.accounts.find((a) => normalizeUser(a.user) === report.key)?.user ?? report.key;
+    if (report.ok) {
+      if (this.#unsaved.delete(report.key)) this.context.log.info({ account: report.key }, 'rotated grant stored again; nothing is held only in memory');
+      return;
+    }
+    if (this.#unsaved.has(report.key)) return;
+    this.#unsaved.add(report.key);
+    const message = `store-io: the rotated grant of ${user} could not be stored (${report.error ?? 'unknown error'}); it is kept in memory and stored when the disk takes it, a restart before then needs a new sign-in`;
+    this.context.log.error({ account: report.key, error: 'store-io', detail: report.error }, 'rotated grant held only in memory; the store refused it');
+    const cmd = this.context.config.notify.errorCmd;
+    if (cmd) this.#enqueue({ id: `store:${report.key}`, kind: 'error', key: report.key, argv: cmd, vars: { MAILTOKEND_ACCOUNT: user, MAILTOKEND_MESSAGE: message } });
   }
 
   close(): void {

@@ -58,10 +58,8 @@ export interface Authorizer {
   deviceCode?(account: ProviderAccount, onPrompt: (prompt: DeviceCodePrompt) => void, cancel: DeviceCancel): Promise<Authorized>;
 }
 
-/** Google refuses Gmail's scope in the device flow; this is what the user is told. */
-export const GOOGLE_DEVICE_UNSUPPORTED =
-  "Google does not allow Gmail's mail scope (https://mail.google.com/) in the device flow; " +
-  'use `mailtokend login --paste USER` on a machine without a browser';
+// Defined with the errors so the main thread can show it without loading the provider libraries.
+export { GOOGLE_DEVICE_UNSUPPORTED } from './errors.js';
 
 export function createAuthorizer(config: ProviderConfig): Authorizer {
   return config.type === 'google'

@@ -66,3 +66,8 @@ export function oneLine(text: string | undefined, max = 300): string {
   const clean = (text ?? '').replace(/[^\x20-\x7e]+/g, ' ').trim();
   return clean.length > max ? `${clean.slice(0, max)}…` : clean;
 }
+
+/** Google refuses Gmail's scope in the device flow; this is what the user is told. */
+export const GOOGLE_DEVICE_UNSUPPORTED =
+  "Google does not allow Gmail's mail scope (https://mail.google.com/) in the device flow; " +
+  'use `mailtokend login --paste USER` on a machine without a browser';

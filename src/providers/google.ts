@@ -76,7 +76,12 @@ export function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> 
 }
 
 function header(headers: unknown, name: string): string | undefined {
-  if (headers instanceof Headers) return headers.get(name) ?? undefined;
+  // gaxios's Headers need not be this realm's class (instanceof fails): look for get().
+  const get = (headers as { get?: unknown } | null | undefined)?.get;
+  if (typeof get === 'function') {
+    const value: unknown = get.call(headers, name);
+    return typeof value === 'string' ? value : undefined;
+  }
   if (typeof headers === 'object' && headers !== null) {
     const value = (headers as Record<string, unknown>)[name];
     return typeof value === 'string' ? value : undefined;

@@ -8,7 +8,7 @@
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { StoreCorruptError } from './errors.js';
-import type { StoredGrant } from './types.js';
+import type { StoredAccess, StoredGrant } from './types.js';
 
 export const GRANT_FORMAT = 1;
 export const KEY_BYTES = 32;
@@ -90,8 +90,34 @@ export function unseal(key: Buffer, path: string, env: Envelope, aad: Buffer, ex
 
 /** Encrypt a grant into the text of its file. */
 export function sealGrant(key: Buffer, grant: StoredGrant): string {
-  const { provider, refreshToken, scopes, version, updatedAt } = grant;
-  return seal(key, grant.user, grantAad(grant.user), JSON.stringify({ provider, refreshToken, scopes, version, updatedAt }));
+  const { provider, refreshToken, scopes, access, version, updatedAt } = grant;
+  return seal(key, grant.user, grantAad(grant.user), JSON.stringify({ provider, refreshToken, scopes, access, version, updatedAt }));
+}
+
+/**
+ * The stored access token, if the payload has a well-formed one. Files written
+ * before tokens were kept have none; a malformed one is dropped rather than
+ * failing the grant: the grant alone still serves (by refreshing).
+ */
+export function readAccess(raw: unknown): StoredAccess | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const a = raw as Record<string, unknown>;
+  const ok =
+    typeof a.accessToken === 'string' &&
+    a.accessToken.length > 0 &&
+    Number.isFinite(a.expiresAt) &&
+    Number.isFinite(a.lifetimeMs) &&
+    Number.isFinite(a.refreshedAt) &&
+    (a.refreshedBy === undefined || typeof a.refreshedBy === 'string');
+  if (!ok) return undefined;
+  const access: StoredAccess = {
+    accessToken: a.accessToken as string,
+    expiresAt: a.expiresAt as number,
+    lifetimeMs: a.lifetimeMs as number,
+    refreshedAt: a.refreshedAt as number,
+  };
+  if (typeof a.refreshedBy === 'string') access.refreshedBy = a.refreshedBy;
+  return access;
 }
 
 /** Read the grant of `user` from its file text; throws StoreCorruptError naming `path`. */
@@ -114,12 +140,34 @@ export function openGrant(key: Buffer, path: string, user: string, text: string)
     Number.isSafeInteger(p.version) &&
     typeof p.updatedAt === 'number';
   if (!ok) throw new StoreCorruptError(path, 'decrypted payload lacks provider, refreshToken, scopes, version or updatedAt');
-  return {
-    user,
-    provider: p.provider as string,
-    refreshToken: p.refreshToken as string,
-    scopes: p.scopes as string[],
-    version: p.version as number,
-    updatedAt: p.updatedAt as number,
-  };
+  // One object literal (no property added later) and shared provider/scope values: a shard holds thousands.
+  const provider = interned(p.provider as string);
+  const refreshToken = p.refreshToken as string;
+  const scopes = internedScopes(p.scopes as string[]);
+  const version = p.version as number;
+  const updatedAt = p.updatedAt as number;
+  const access = readAccess(p.access);
+  return access === undefined
+    ? { user, provider, refreshToken, scopes, version, updatedAt }
+    : { user, provider, refreshToken, scopes, access, version, updatedAt };
+}
+
+const internedValues = new Map<string, string>();
+const internedLists = new Map<string, readonly string[]>();
+
+function interned(value: string): string {
+  const known = internedValues.get(value);
+  if (known !== undefined) return known;
+  if (internedValues.size < 1_000) internedValues.set(value, value);
+  return value;
+}
+
+/** Every account of a provider has the same scopes: one frozen array for all of them. */
+function internedScopes(scopes: string[]): string[] {
+  const key = scopes.join(' ');
+  const known = internedLists.get(key);
+  if (known !== undefined) return known as string[];
+  const list = Object.freeze(scopes.map(interned));
+  if (internedLists.size < 1_000) internedLists.set(key, list);
+  return list as string[];
 }

@@ -7,6 +7,10 @@ export const StoreErrorCode = {
   conflict: 'store-conflict',
   key: 'store-key',
   closed: 'store-closed',
+  /** PostgreSQL could not be reached (src/store/postgres/). */
+  unreachable: 'store-unreachable',
+  /** The database schema is newer than this version of mailtokend, or could not be migrated. */
+  schema: 'store-schema',
 } as const;
 export type StoreErrorCode = (typeof StoreErrorCode)[keyof typeof StoreErrorCode];
 

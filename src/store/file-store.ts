@@ -12,7 +12,7 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { link, mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fsyncDir, readIfExists, removeStaleTemps, writeFileAtomic } from './atomic.js';
-import { GRANT_FILE_RE, KEY_BYTES, grantFileName, openGrant, parseEnvelope, sealGrant } from './envelope.js';
+import { GRANT_FILE_RE, KEY_BYTES, grantFileName, openGrant, parseEnvelope, readAccess, sealGrant } from './envelope.js';
 import { StoreConflictError, StoreCorruptError, StoreError, StoreErrorCode, StoreKeyError, hasErrno, ioError } from './errors.js';
 import { verifyStoreKey } from './key-check.js';
 import type { CorruptGrantFile, FileGrantStore, GrantInput, StoredGrant } from './types.js';
@@ -99,6 +99,9 @@ function checkInput(user: string, grant: GrantInput, expectedVersion: number | u
   if (typeof grant?.provider !== 'string' || grant.provider.length === 0) throw new TypeError(`store: provider of ${user} must be a non-empty string`);
   if (typeof grant.refreshToken !== 'string' || grant.refreshToken.length === 0) throw new TypeError(`store: refreshToken of ${user} must be a non-empty string`);
   if (!Array.isArray(grant.scopes) || !grant.scopes.every((s) => typeof s === 'string')) throw new TypeError(`store: scopes of ${user} must be an array of strings`);
+  if (grant.access !== undefined && readAccess(grant.access) === undefined) {
+    throw new TypeError(`store: access of ${user} needs a non-empty accessToken and numeric expiresAt, lifetimeMs and refreshedAt`);
+  }
   if (expectedVersion !== undefined && !(Number.isSafeInteger(expectedVersion) && expectedVersion >= 0)) {
     throw new TypeError(`store: expectedVersion for ${user} must be an integer >= 0`);
   }
@@ -125,6 +128,28 @@ class FileStore implements FileGrantStore {
     return text === undefined ? undefined : openGrant(this.key, path, user, text);
   }
 
+  /**
+   * Many grants at once (a shard's start): synchronous reads in batches, as
+   * `check()` does, instead of several thread-pool round trips per file.
+   */
+  async loadMany(users: readonly string[]): Promise<Array<StoredGrant | undefined | StoreCorruptError>> {
+    this.assertOpen();
+    const out: Array<StoredGrant | undefined | StoreCorruptError> = [];
+    for (let i = 0; i < users.length; i++) {
+      if (i > 0 && i % SCAN_BATCH === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      const user = users[i]!;
+      const path = join(this.grantsDir, grantFileName(user));
+      const text = readSmallFileSync(path);
+      try {
+        out.push(text === undefined ? undefined : openGrant(this.key, path, user, text));
+      } catch (err) {
+        if (!(err instanceof StoreCorruptError)) throw err;
+        out.push(err);
+      }
+    }
+    return out;
+  }
+
   save(user: string, grant: GrantInput, expectedVersion?: number): Promise<StoredGrant> {
     try {
       this.assertOpen();
@@ -134,6 +159,7 @@ class FileStore implements FileGrantStore {
     }
     // Copy now: the caller may mutate its object while the save waits in the chain.
     const input: GrantInput = { provider: grant.provider, refreshToken: grant.refreshToken, scopes: [...grant.scopes] };
+    if (grant.access !== undefined) input.access = { ...grant.access };
     return this.serialize(user, () => this.saveNow(user, input, expectedVersion));
   }
 

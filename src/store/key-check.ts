@@ -30,8 +30,20 @@ export async function verifyStoreKey(dir: string, grantsDir: string, key: Buffer
   const checkPath = join(dir, KEY_CHECK_FILE);
   const text = await readIfExists(checkPath);
   if (text !== undefined) {
+    let envelope: ReturnType<typeof parseEnvelope>;
     try {
-      unseal(key, checkPath, parseEnvelope(checkPath, text), KEY_CHECK_AAD, '');
+      envelope = parseEnvelope(checkPath, text);
+    } catch (err) {
+      if (!(err instanceof StoreCorruptError)) throw err;
+      // Unparseable is damage, not a wrong key: say so, and leave the file for the operator.
+      throw new StoreKeyError(
+        `the key-check file ${checkPath} is unreadable (${err.reason}); it is left as it is. ` +
+          'Restore it from a backup, or remove it: the next start checks the key against the grant files and writes a new one; see doc/store.md',
+        { path: checkPath },
+      );
+    }
+    try {
+      unseal(key, checkPath, envelope, KEY_CHECK_AAD, '');
       return;
     } catch (err) {
       if (!(err instanceof StoreCorruptError)) throw err;

@@ -1,11 +1,26 @@
+import type { StoreCorruptError } from './errors.js';
+
 /**
- * The grant store keeps one OAuth2 refresh grant per account. It never holds
- * access tokens: those live only in the account actors' memory.
+ * The grant store keeps one OAuth2 refresh grant per account, and with it the
+ * last access token obtained from that grant. The access token is kept so a
+ * restarted daemon (or another instance of a cluster) can serve at once
+ * instead of refreshing every account at start; it is encrypted like the grant.
  *
  * The interface is backend-neutral on purpose: the embedded file store
  * (file-store.ts) and a future PostgreSQL store shared by several daemons both
  * implement it, and both use `version` for compare-and-swap.
  */
+
+/** The last access token obtained with a grant (epoch ms throughout). */
+export interface StoredAccess {
+  accessToken: string;
+  expiresAt: number;
+  /** What the provider granted (expires_in), so the next refresh is planned as for a fresh token. */
+  lifetimeMs: number;
+  refreshedAt: number;
+  /** The instance that obtained it, for clusters; absent for a single daemon. */
+  refreshedBy?: string;
+}
 
 /** A refresh grant as stored, with its bookkeeping. */
 export interface StoredGrant {
@@ -15,6 +30,8 @@ export interface StoredGrant {
   provider: string;
   refreshToken: string;
   scopes: string[];
+  /** Absent in files written before access tokens were kept, and after a sign-out of the token. */
+  access?: StoredAccess;
   /** 1 on first save, +1 on every save. */
   version: number;
   /** Epoch ms of the save that wrote this version. */
@@ -26,6 +43,7 @@ export interface GrantInput {
   provider: string;
   refreshToken: string;
   scopes: string[];
+  access?: StoredAccess;
 }
 
 export interface GrantStore {
@@ -35,6 +53,11 @@ export interface GrantStore {
    * reports an unreadable grant as absent.
    */
   load(user: string): Promise<StoredGrant | undefined>;
+  /**
+   * Optional: the grants of many users at once, in order (a shard's start).
+   * An unreadable grant comes back as its StoreCorruptError, not thrown.
+   */
+  loadMany?(users: readonly string[]): Promise<Array<StoredGrant | undefined | StoreCorruptError>>;
   /**
    * Store a new version of the grant of `user` and return it.
    * expectedVersion: if given and the stored version differs (0 = must not exist) → StoreConflictError.

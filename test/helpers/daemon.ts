@@ -417,8 +417,11 @@ export class Harness {
     writeFileSync(this.configPath, text, { mode: 0o600 });
   }
 
+  /** Variables every daemon and CLI of this harness gets (e.g. a cluster's shared store key); never set on process.env, which later test files share. */
+  readonly envOverlay: NodeJS.ProcessEnv = {};
+
   env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-    return { ...process.env, NODE_EXTRA_CA_CERTS: this.emu.caFile, MAILTOKEND_DEBUG_COMMANDS: '1', MAILTOKEND_LOG_FORMAT: 'json', ...extra };
+    return { ...process.env, NODE_EXTRA_CA_CERTS: this.emu.caFile, MAILTOKEND_DEBUG_COMMANDS: '1', MAILTOKEND_LOG_FORMAT: 'json', ...this.envOverlay, ...extra };
   }
 
   /** Runs `mailtokend ARGS -c CONFIG`. */
