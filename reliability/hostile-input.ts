@@ -33,7 +33,8 @@ export const GOOD_EVERY = 100;
 /** Every this many requests, a 1 MiB line. */
 export const HUGE_EVERY = 2_000;
 
-function prng(seed: number): () => number {
+/** A small seeded PRNG (mulberry32), so a run can be repeated with its seed. */
+export function seeded(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -130,7 +131,7 @@ const KINDS = Object.keys(BUILDERS);
 
 /** Request number `i` of the hostile stream, for `known` accounts (at least one). */
 export function hostileRequest(i: number, known: readonly string[]): HostileRequest {
-  const r = prng(Math.imul(i + 1, 2654435761) ^ 0x5bd1e995);
+  const r = seeded(Math.imul(i + 1, 2654435761) ^ 0x5bd1e995);
   const user = known[Math.floor(i / GOOD_EVERY) % known.length]!;
   if (i % GOOD_EVERY === 0) {
     const proto = pick(r, PROTOS.slice(0, 2));
