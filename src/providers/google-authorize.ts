@@ -1,9 +1,8 @@
 import { CodeChallengeMethod, OAuth2Client } from 'google-auth-library';
 import { checkAuthorized, expectedIdentity, identityOf, type Authorized, type AuthorizeUrlRequest, type Authorizer, type RedeemRequest } from './authorize.js';
-import { ProviderError } from './errors.js';
-import { classifyGoogleError } from './google.js';
+import { abortable, classifyGoogleError } from './google.js';
 import { googleScopes } from './scopes.js';
-import { PROVIDER_TIMEOUT_MS, type ProviderAccount } from './types.js';
+import type { ProviderAccount } from './types.js';
 
 export interface GoogleAuthorizeSettings {
   authUrl: string;
@@ -75,11 +74,5 @@ export class GoogleAuthorizer implements Authorizer {
 }
 
 function bounded<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  const deadline = AbortSignal.any([signal, AbortSignal.timeout(PROVIDER_TIMEOUT_MS)]);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new ProviderError('transient', 'network', signal.aborted ? 'sign-in cancelled' : 'provider did not answer in time'));
-    if (deadline.aborted) return onAbort();
-    deadline.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => deadline.removeEventListener('abort', onAbort));
-  });
+  return abortable(work, signal, 'sign-in cancelled');
 }

@@ -2,6 +2,7 @@ import { OAuth2Client } from 'google-auth-library';
 import { isNeedsActionCode, oneLine, parseRetryAfter, ProviderError } from './errors.js';
 import { googleScopes } from './scopes.js';
 import { acquireServiceAccountToken } from './google-service-account.js';
+import { deadlineSignal } from './deadline.js';
 import { DEFAULT_EXPIRES_IN_MS, PROVIDER_TIMEOUT_MS, type ProviderAccount, type ProviderClient, type RefreshOutcome } from './types.js';
 
 export interface GoogleSettings {
@@ -64,14 +65,20 @@ export class GoogleProvider implements ProviderClient {
   }
 }
 
-export function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  const deadline = AbortSignal.any([signal, AbortSignal.timeout(PROVIDER_TIMEOUT_MS)]);
+/** Races `work` (which takes no AbortSignal) against `signal` and the provider timeout. */
+export function abortable<T>(work: Promise<T>, signal: AbortSignal, cancelled = 'refresh cancelled'): Promise<T> {
+  const deadline = deadlineSignal(signal, PROVIDER_TIMEOUT_MS);
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () =>
-      reject(new ProviderError('transient', 'network', signal.aborted ? 'refresh cancelled' : 'provider did not answer in time'));
-    if (deadline.aborted) return onAbort();
-    deadline.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => deadline.removeEventListener('abort', onAbort));
+    const onAbort = () => reject(new ProviderError('transient', 'network', signal.aborted ? cancelled : 'provider did not answer in time'));
+    if (deadline.signal.aborted) {
+      deadline.done();
+      return onAbort();
+    }
+    deadline.signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => {
+      deadline.done();
+      deadline.signal.removeEventListener('abort', onAbort);
+    });
   });
 }
 

@@ -1,4 +1,5 @@
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
+import { deadlineSignal } from './deadline.js';
 import { PROVIDER_TIMEOUT_MS } from './types.js';
 
 /** The last HTTP answer seen, so errors can be classified by status and Retry-After. */
@@ -14,13 +15,20 @@ export interface ResponseTrace {
  */
 export function tracedNetworkClient(signal: AbortSignal, trace: ResponseTrace): INetworkModule {
   async function send<T>(method: 'GET' | 'POST', url: string, options?: NetworkRequestOptions): Promise<NetworkResponse<T>> {
-    const response = await fetch(url, {
-      method,
-      headers: options?.headers,
-      body: method === 'POST' ? options?.body : undefined,
-      signal: AbortSignal.any([signal, AbortSignal.timeout(PROVIDER_TIMEOUT_MS)]),
-    });
-    const text = await response.text();
+    const deadline = deadlineSignal(signal, PROVIDER_TIMEOUT_MS);
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(url, {
+        method,
+        headers: options?.headers,
+        body: method === 'POST' ? options?.body : undefined,
+        signal: deadline.signal,
+      });
+      text = await response.text();
+    } finally {
+      deadline.done();
+    }
     const headers: Record<string, string> = {};
     response.headers.forEach((value, key) => {
       headers[key.toLowerCase()] = value;
