@@ -22,10 +22,10 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { processRssKiB } from '../bench/common.js';
-import type { Provider, Rotation } from '../emulator/index.js';
+import type { Provider } from '../emulator/index.js';
 import { googleScopes, microsoftScopes } from '../src/providers/scopes.js';
 import { loadStoreKey, openFileStore } from '../src/store/index.js';
-import { filesUnder, Harness, tokenInXoauth2, type AccountDef, type DaemonProcess, type SocketDef, type SocketReply } from '../test/helpers/daemon.js';
+import { filesUnder, Harness, tokenInXoauth2, type AccountDef, type DaemonProcess, type HarnessOptions, type SocketDef, type SocketReply } from '../test/helpers/daemon.js';
 import { webUrl } from '../test/helpers/ops.js';
 import { addLogFile, addSecrets, addText } from './evidence.js';
 
@@ -39,7 +39,10 @@ export type { AccountDef, DaemonProcess, SocketDef, SocketReply };
  */
 const IMPORT_LIMIT = 0;
 
-export interface WorldOptions {
+/** The harness's own settings, passed through as they are. */
+type HarnessSettings = Pick<HarnessOptions, 'lifetime' | 'rotation' | 'refreshAhead' | 'requestTimeout' | 'workers' | 'logLevel'>;
+
+export interface WorldOptions extends HarnessSettings {
   /** The scenario's work dir: daemon logs are kept here until the end of the suite. */
   workDir: string;
   /** A name for the log files (several worlds may share a work dir). */
@@ -48,13 +51,6 @@ export interface WorldOptions {
   accounts: number | AccountDef[];
   /** Default: one socket `mta`, SMTP and IMAP, every account. */
   sockets?: SocketDef[];
-  /** Emulator access-token lifetime, seconds (default 3600). */
-  lifetime?: number;
-  rotation?: Rotation;
-  refreshAhead?: string;
-  requestTimeout?: string;
-  workers?: number;
-  logLevel?: string;
   /** TOML appended to the generated config (e.g. `error_notify_cmd = "…"`). */
   extraConfig?: string;
   /** Start the daemon and wait until every account with a grant is valid (default true). */
