@@ -7,8 +7,10 @@ export function accountSpecs(config: Config): AccountSpec[] {
   return config.accounts.map((account) => {
     const provider = config.providers[account.provider];
     if (!provider) throw new Error(`account ${account.user}: provider ${account.provider} missing after validation`);
+    const normalized = normalizeUser(account.user);
     return {
-      key: normalizeUser(account.user),
+      // The address itself when it is already normal: one string for both, per account.
+      key: normalized === account.user ? account.user : normalized,
       user: account.user,
       loginAs: account.loginAs,
       provider,

@@ -13,17 +13,21 @@ export class KeyLocator {
   /** Count of `[[x]]` tables seen per concrete array path. */
   private readonly arrays = new Map<string, number>();
   private pos = 0;
+  private scanned = false;
 
-  constructor(private readonly text: string) {
-    for (let i = 0; i < text.length; i++) if (text[i] === '\n') this.lineStarts.push(i + 1);
-    this.scanDocument();
-  }
+  /** The text is walked on the first question only: a valid config (the common case) never asks. */
+  constructor(private readonly text: string) {}
 
   /**
    * The line of `path`, else of its nearest recorded ancestor (a missing key
    * reports its table's header), else 0.
    */
   line(path: KeyPath): number {
+    if (!this.scanned) {
+      this.scanned = true;
+      for (let i = 0; i < this.text.length; i++) if (this.text[i] === '\n') this.lineStarts.push(i + 1);
+      this.scanDocument();
+    }
     for (let n = path.length; n > 0; n--) {
       const line = this.lines.get(formatKeyPath(path.slice(0, n)));
       if (line !== undefined) return line;

@@ -182,7 +182,7 @@ function resolveAccount(
 function servedProtocols(accounts: AccountConfig[], sockets: SocketConfig[], report: Report, templates: AccountConfig[] = []): void {
   accounts.forEach((account, index) => {
     const served = sockets.filter((s) => socketServes(s, account.user));
-    account.protocols = PROTOS.filter((p) => served.some((s) => s.protocols.includes(p)));
+    account.protocols = sharedProtocols(PROTOS.filter((p) => served.some((s) => s.protocols.includes(p))));
     if (served.length === 0) report.warn(['account', index, 'user'], `no socket serves ${account.user}; its token is kept fresh but nobody can ask for it`);
   });
   sockets.forEach((socket, index) => {
@@ -195,6 +195,15 @@ function servedProtocols(accounts: AccountConfig[], sockets: SocketConfig[], rep
     });
   });
 }
+
+/** One list object per combination: a config with 50,000 accounts has a few, not 50,000. */
+function sharedProtocols(protocols: AccountConfig['protocols']): AccountConfig['protocols'] {
+  const key = protocols.join(',');
+  let shared = protocolLists.get(key);
+  if (!shared) protocolLists.set(key, (shared = Object.freeze(protocols) as AccountConfig['protocols']));
+  return shared;
+}
+const protocolLists = new Map<string, AccountConfig['protocols']>();
 
 /**
  * A template's protocols: those of every socket that could serve one of its

@@ -12,6 +12,7 @@ import { AccountPool } from '../host/pool.js';
 import type { Logger } from '../log.js';
 import { accountSpecs } from '../specs.js';
 import { loadStoreKey, openFileStore } from '../store/index.js';
+import { intern } from '../intern.js';
 import { VERSION } from '../version.js';
 import { WebServer } from '../web/server.js';
 import { Cluster, installCluster } from '../cluster/main.js';
@@ -38,8 +39,9 @@ export interface Daemon {
 }
 
 /**
- * Starts everything in order: store key → worker pool (accounts loaded from
- * the store) → MTA sockets → web listener → features → admin socket. Throws a
+ * Starts everything in order: store key → worker pool → MTA sockets (bound
+ * while the shards load their accounts from the store) → web listener →
+ * features → admin socket. Throws a
  * MailtokendError with a clear message when a required part cannot start.
  */
 export async function startDaemon(config: Config, log: Logger, env: NodeJS.ProcessEnv, features: Feature[] = []): Promise<Daemon> {
@@ -59,7 +61,7 @@ export async function startDaemon(config: Config, log: Logger, env: NodeJS.Proce
   const replica = new TokenReplica();
   const specs = accountSpecs(config);
   const started = Date.now();
-  const pool = await AccountPool.start({
+  const pool = AccountPool.open({
     workers: config.workers,
     settings: {
       storeDir: config.stateDir,
@@ -79,7 +81,6 @@ export async function startDaemon(config: Config, log: Logger, env: NodeJS.Proce
       events.emit('worker', { shard, event: 'restored', ms });
     },
   });
-  log.info({ accounts: specs.length, workers: config.workers, ms: Date.now() - started }, 'accounts loaded');
   const handler = new RequestHandler(replica, pool, specs.map((s) => s.key), config.requestTimeoutMs, log, (route, proto, result, ms) => {
     if (events.has('request')) events.emit('request', { socket: route.config.path, proto, result, ms });
   });
@@ -96,14 +97,18 @@ export async function startDaemon(config: Config, log: Logger, env: NodeJS.Proce
   const unwind = async () => {
     for (const step of cleanup.reverse()) await step().catch(() => undefined);
   };
+  // The MTA sockets are bound while the shards load their accounts: a request that comes
+  // meanwhile waits for its shard instead of finding no socket (exim would defer the mail).
   let front: SocketFront;
   try {
     front = await SocketFront.start(config.sockets, handler, log);
     cleanup.push(() => front.close());
+    await pool.attached();
   } catch (error) {
     await unwind();
     throw error;
   }
+  log.info({ accounts: specs.length, workers: config.workers, ms: Date.now() - started }, 'accounts loaded');
   const web = await startWeb(config, log);
   if (web) cleanup.push(() => web.close());
 
@@ -213,9 +218,16 @@ async function startWeb(config: Config, log: Logger): Promise<WebServer | undefi
 function onHostMessage(message: HostMessage, replica: TokenReplica, events: DaemonEvents, log: Logger): void {
   switch (message.type) {
     case 'account':
+      // The replica, the dashboard and the history keep these for every account.
+      message.state = intern(message.state);
+      message.from = intern(message.from);
+      message.cause = intern(message.cause);
+      message.provider = intern(message.provider);
       replica.apply(message);
+      // An account's first state is news unless it is `valid`: at the start of a daemon with
+      // thousands of stored tokens, a line for each would cost more than the start itself.
       if (message.from !== message.state) {
-        log.info(
+        log[message.from === undefined && message.state === 'valid' ? 'debug' : 'info'](
           { account: message.key, from: message.from ?? 'start', to: message.state, event: message.cause, error: message.lastError?.code, detail: message.lastError?.message },
           'account state changed',
         );

@@ -15,18 +15,19 @@ type AccountSnapshot = SnapshotFrom<typeof accountMachine>;
  */
 export interface Parked {
   spec: AccountSpec;
-  accessToken: string;
-  expiresAt: number;
-  lifetimeMs: number;
-  refreshedAt: number;
+  /**
+   * Kept as given, never copied: at start it is the stored grant's own access
+   * record, so a shard of thousands of parked accounts holds each token once.
+   */
+  token: Readonly<KnownToken>;
   /** Wall-clock time of the planned refresh (the machine's `refreshDue`). */
   dueAt: number;
 }
 
-export function parkedFrom(spec: AccountSpec, token: KnownToken): Parked {
-  const { accessToken, expiresAt, lifetimeMs, refreshedAt } = token;
+export function parkedFrom(spec: AccountSpec, token: Readonly<KnownToken>): Parked {
+  const { lifetimeMs, refreshedAt } = token;
   const dueAt = plannedRefreshAt({ user: spec.key, refreshAheadMs: spec.refreshAheadMs, now: refreshedAt, lifetimeMs, lastRefreshAt: refreshedAt });
-  return { spec, accessToken, expiresAt, lifetimeMs, refreshedAt, dueAt };
+  return { spec, token, dueAt };
 }
 
 /** The record of an actor that may be parked now, or undefined if it must stay live. */
@@ -44,7 +45,8 @@ export function knownTokenOf(snapshot: AccountSnapshot): KnownToken | undefined 
 }
 
 export function parkedToken(p: Parked): KnownToken {
-  return { accessToken: p.accessToken, expiresAt: p.expiresAt, lifetimeMs: p.lifetimeMs, refreshedAt: p.refreshedAt };
+  const { accessToken, expiresAt, lifetimeMs, refreshedAt } = p.token;
+  return { accessToken, expiresAt, lifetimeMs, refreshedAt };
 }
 
 /** The later-expiring of two known tokens (the replica's and the stored one at start). */
@@ -65,8 +67,8 @@ export function parkedStatus(p: Parked, hasGrant: boolean): AccountStatus {
     key: p.spec.key,
     provider: p.spec.provider.name,
     state: 'valid',
-    expiresAt: p.expiresAt,
-    lastRefreshAt: p.refreshedAt,
+    expiresAt: p.token.expiresAt,
+    lastRefreshAt: p.token.refreshedAt,
     failures: 0,
     retryAt: undefined,
     lastError: undefined,
@@ -84,11 +86,11 @@ export function parkedUpdate(p: Parked, from: AccountState | undefined, cause: s
     state: 'valid',
     from,
     cause,
-    accessToken: p.accessToken,
-    expiresAt: p.expiresAt,
-    usableUntil: p.expiresAt - minRemainingMs(p.lifetimeMs),
-    lifetimeMs: p.lifetimeMs,
-    lastRefreshAt: p.refreshedAt,
+    accessToken: p.token.accessToken,
+    expiresAt: p.token.expiresAt,
+    usableUntil: p.token.expiresAt - minRemainingMs(p.token.lifetimeMs),
+    lifetimeMs: p.token.lifetimeMs,
+    lastRefreshAt: p.token.refreshedAt,
     lastError: undefined,
     retryAt: undefined,
     at,

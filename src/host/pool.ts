@@ -41,6 +41,7 @@ export class AccountPool {
   readonly #attaching = new Map<number, Promise<void>>();
   #accounts: AccountSpec[];
   #closing = false;
+  #allLoaded: Promise<void> | undefined;
 
   private constructor(options: PoolOptions) {
     this.#options = options;
@@ -67,10 +68,20 @@ export class AccountPool {
     });
   }
 
-  static async start(options: PoolOptions): Promise<AccountPool> {
-    const pool = new AccountPool(options);
-    await pool.#allAttached();
-    return pool;
+  /**
+   * Starts the worker threads and returns at once: tasks sent before a shard
+   * has loaded its accounts wait in the queue (and in the worker) for it, so
+   * the MTA sockets can be bound while the shards load. `attached()` tells
+   * when every shard holds its accounts.
+   */
+  static open(options: PoolOptions): AccountPool {
+    return new AccountPool(options);
+  }
+
+  /** Resolves when every shard has loaded its accounts; rejects if the workers cannot start. */
+  attached(): Promise<void> {
+    this.#allLoaded ??= this.#allAttached();
+    return this.#allLoaded;
   }
 
   get workers(): number {

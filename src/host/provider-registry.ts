@@ -40,15 +40,6 @@ export class ProviderRegistry {
 
   constructor(readonly workers: number) {}
 
-  /**
-   * Starts loading the provider libraries in the background: a shard attaches
-   * (and the daemon is ready) without waiting for them, and they are loaded
-   * by the time a refresh or a template's first account needs them.
-   */
-  warm(): void {
-    setImmediate(() => void loadProviders().catch(() => undefined));
-  }
-
   /** Loads the provider libraries now (a failure shows at the first provider call instead). */
   async load(): Promise<void> {
     await loadProviders().catch(() => undefined);

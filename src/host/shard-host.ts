@@ -2,6 +2,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { createActor, fromPromise, type Actor, type SnapshotFrom } from 'xstate';
 import { accountMachine, type KnownToken, type RefreshFailure, type RefreshSuccess } from '../../actors/account.js';
 import { answerFor, describeEvent, type AccountState } from '../../actors/answer.js';
+import { intern } from '../intern.js';
 import { Redactor, scrubFields } from '../ops/redact.js';
 import type { GrantStore } from '../store/index.js';
 import { DueQueue } from './due-queue.js';
@@ -66,7 +67,8 @@ export class ShardHost {
     this.#port = port;
     this.#idleMs = options.idleMs ?? IDLE_MS;
     this.#grants = new GrantKeeper(store, (level, msg, fields) => this.#log(level, msg, fields), {
-      grantSeen: (key, refreshToken) => this.#redactor.remember(`refresh:${key}`, refreshToken),
+      // Owned by the key itself (an address, with an `@`; the client secrets' owners have none).
+      grantSeen: (key, refreshToken) => this.#redactor.remember(key, refreshToken),
       refreshDone: (report) => this.#post({ type: 'refresh', ...report }),
       grantPersisted: (key, ok, error) => this.#post({ type: 'persist', key, ok, ...(error !== undefined && { error: this.#redactor.scrub(error) }) }),
     });
@@ -80,6 +82,7 @@ export class ShardHost {
 
   /** Brings the shard to exactly `accounts`: new ones start, removed ones stop, changed ones restart. */
   async sync(accounts: AccountSpec[], known: Record<string, KnownToken> = {}): Promise<void> {
+    for (const spec of accounts) compact(spec);
     const wanted = new Map(accounts.map((spec) => [spec.key, spec]));
     for (const [key, slot] of this.#slots) {
       if (!wanted.has(key)) this.#stop(slot, true);
@@ -103,16 +106,18 @@ export class ShardHost {
     const hasGrant = new Map(withGrant.map((key, i) => [key, loaded[i]!]));
     for (const { spec, token, changed } of starting) this.#start(spec, token, spec.auth !== undefined || hasGrant.get(spec.key) === true, changed === true);
     this.#flush();
-    // A shard whose accounts all started parked needs no provider call now: the libraries load
-    // in the background. Any other shard (accounts refreshing now, or none yet: a domain
-    // template's first request must not wait for them) has them loaded before it reports.
-    if (this.#slots.size > 0 && this.liveCount() === 0) this.#providers.warm();
-    else await this.#providers.load();
+    // A shard whose accounts all started parked needs no provider call for most of a token's
+    // life: the libraries load at its first refresh (loading them in the background competed
+    // with the start's first requests for the CPU). Any other shard (accounts refreshing now, or
+    // none yet: a domain template's first request must not wait for them) has them loaded
+    // before it reports.
+    if (this.#slots.size === 0 || this.liveCount() > 0) await this.#providers.load();
   }
 
   /** Starts one more account unless it is already there (domain templates, src/templates/). */
   async add(spec: AccountSpec): Promise<void> {
     if (this.#slots.has(spec.key)) return;
+    compact(spec);
     const hasGrant = spec.auth !== undefined || (await this.#grants.preload(spec.key));
     if (this.#slots.has(spec.key)) return;
     this.#start(spec, undefined, hasGrant);
@@ -301,7 +306,7 @@ export class ShardHost {
   #live(key: string, cause: string): Live | undefined {
     const slot = this.#slots.get(key);
     if (!slot || isLive(slot)) return slot;
-    const published = { state: 'valid' as const, token: slot.accessToken, errorAt: undefined };
+    const published = { state: 'valid' as const, token: slot.token.accessToken, errorAt: undefined };
     return this.#spawn(slot.spec, { hasGrant: true, token: parkedToken(slot) }, published, cause);
   }
 
@@ -399,4 +404,16 @@ export class ShardHost {
 
 function unknown(key: string): ActionResult {
   return { ok: false, state: 'unknown', message: `${key} is not configured` };
+}
+
+/**
+ * A spec arrives as a copy made for this thread, with its own copy of every
+ * string; a shard keeps thousands of specs, so the strings they have in
+ * common (client id, tenant, and the address when it is already its key)
+ * are shared.
+ */
+function compact(spec: AccountSpec): void {
+  if (spec.user === spec.key) spec.user = spec.key;
+  spec.clientId = intern(spec.clientId);
+  if (spec.tenant !== undefined) spec.tenant = intern(spec.tenant);
 }

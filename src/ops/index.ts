@@ -34,7 +34,10 @@ export const installOps: Feature = (context) => {
     rememberConfigSecrets(context);
     if (!reload) void notifier.ready(`serving ${context.config.accounts.length} accounts on ${context.front.paths.length} sockets`);
   });
-  events.on('account', (update) => secretRedactor.remember(`access:${update.key}`, update.accessToken));
+  // Owned by the account key itself (the string the replica already holds): an address always
+  // has an `@`, the config's owners (`config:…`) never do, so they cannot collide.
+  events.on('account', (update) => secretRedactor.remember(update.key, update.accessToken));
+  events.on('removed', ({ key }) => secretRedactor.forget(key));
 
   admin.register('reload', async (request) => ({ ...(await reloader.reload(typeof request.via === 'string' ? request.via : 'admin')) }));
 

@@ -7,6 +7,7 @@
  *   {"format":1,"user":"a@example.com","iv":"<b64>","tag":"<b64>","data":"<b64>"}
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { intern } from '../intern.js';
 import { StoreCorruptError } from './errors.js';
 import type { StoredAccess, StoredGrant } from './types.js';
 
@@ -141,7 +142,7 @@ export function openGrant(key: Buffer, path: string, user: string, text: string)
     typeof p.updatedAt === 'number';
   if (!ok) throw new StoreCorruptError(path, 'decrypted payload lacks provider, refreshToken, scopes, version or updatedAt');
   // One object literal (no property added later) and shared provider/scope values: a shard holds thousands.
-  const provider = interned(p.provider as string);
+  const provider = intern(p.provider as string);
   const refreshToken = p.refreshToken as string;
   const scopes = internedScopes(p.scopes as string[]);
   const version = p.version as number;
@@ -152,22 +153,14 @@ export function openGrant(key: Buffer, path: string, user: string, text: string)
     : { user, provider, refreshToken, scopes, access, version, updatedAt };
 }
 
-const internedValues = new Map<string, string>();
 const internedLists = new Map<string, readonly string[]>();
-
-function interned(value: string): string {
-  const known = internedValues.get(value);
-  if (known !== undefined) return known;
-  if (internedValues.size < 1_000) internedValues.set(value, value);
-  return value;
-}
 
 /** Every account of a provider has the same scopes: one frozen array for all of them. */
 function internedScopes(scopes: string[]): string[] {
   const key = scopes.join(' ');
   const known = internedLists.get(key);
   if (known !== undefined) return known as string[];
-  const list = Object.freeze(scopes.map(interned));
+  const list = Object.freeze(scopes.map((scope) => intern(scope)));
   if (internedLists.size < 1_000) internedLists.set(key, list);
   return list as string[];
 }

@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { StoreError, StoreErrorCode } from '../errors.js';
 
 /** How the PostgreSQL store reaches the database. The URL may hold a password: it is never logged. */
@@ -28,8 +28,20 @@ export function clientConfig(conn: PgConnection): pg.ClientConfig {
   };
 }
 
-export function createPool(conn: PgConnection, onIdleError: (error: StoreError) => void): pg.Pool {
-  const pool = new pg.Pool({ ...clientConfig(conn), max: conn.max ?? 4, idleTimeoutMillis: 30_000 });
+let pgModule: Promise<typeof pg> | undefined;
+
+/**
+ * The pg driver, loaded on first use: a daemon on the file store (most of
+ * them) never pays for it, in its main thread or in any worker.
+ */
+export function loadPg(): Promise<typeof pg> {
+  pgModule ??= import('pg').then((m) => m.default);
+  return pgModule;
+}
+
+export async function createPool(conn: PgConnection, onIdleError: (error: StoreError) => void): Promise<pg.Pool> {
+  const { Pool } = await loadPg();
+  const pool = new Pool({ ...clientConfig(conn), max: conn.max ?? 4, idleTimeoutMillis: 30_000 });
   // An idle client whose server went away emits here; unhandled it would end the process.
   pool.on('error', (error) => onIdleError(storeErrorOf('keep a connection to', error)));
   return pool;

@@ -4,8 +4,8 @@
  * it was disconnected are lost, so every (re)connect is reported through
  * `onConnect`, and the owner compares versions to catch up.
  */
-import pg from 'pg';
-import { clientConfig, storeErrorOf, type PgConnection } from './connect.js';
+import type pg from 'pg';
+import { clientConfig, loadPg, storeErrorOf, type PgConnection } from './connect.js';
 import { GRANTS_CHANNEL } from './store.js';
 import type { StoreError } from '../errors.js';
 
@@ -68,7 +68,9 @@ export class GrantListener {
   async #connect(): Promise<void> {
     if (this.#closed) return;
     // No query timeout on this connection: it waits for notifications, idle by design.
-    const client = new pg.Client({ ...clientConfig(this.conn), query_timeout: undefined });
+    const { Client } = await loadPg();
+    if (this.#closed) return;
+    const client = new Client({ ...clientConfig(this.conn), query_timeout: undefined });
     this.#client = client;
     let failed = false;
     const lost = (error: unknown) => {

@@ -68,7 +68,7 @@ export async function openPgStore(opts: PgStoreOptions): Promise<PgGrantStore> {
   if (!Buffer.isBuffer(opts.key) || opts.key.length !== KEY_BYTES) {
     throw new StoreKeyError(`store key must be ${KEY_BYTES} bytes, got ${Buffer.isBuffer(opts.key) ? opts.key.length : 'no buffer'}`);
   }
-  const pool = createPool(opts, opts.onIdleError ?? (() => undefined));
+  const pool = await createPool(opts, opts.onIdleError ?? (() => undefined));
   const key = Buffer.from(opts.key);
   if (opts.migrate) {
     let client: pg.PoolClient | undefined;
