@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,16 @@ import { googleScopes, microsoftScopes } from '../src/providers/scopes.js';
 import { loadStoreKey, openFileStore } from '../src/store/index.js';
 
 export const MAILTOKEND_JS = fileURLToPath(new URL('../src/cli/mailtokend.js', import.meta.url));
+
+/**
+ * The Node flags of the `mailtokend` bin's `#!/usr/bin/env -S node …` line:
+ * the bench runs the daemon as the installed command does.
+ */
+export function binNodeFlags(): string[] {
+  const first = readFileSync(MAILTOKEND_JS, 'utf8').split('\n', 1)[0] ?? '';
+  const match = /^#!\/usr\/bin\/env -S node((?: --[\w-]+(?:=\S+)?)*)\s*$/.exec(first);
+  return match?.[1]?.trim().split(/\s+/).filter((f) => f !== '') ?? [];
+}
 export const LOAD_JS = fileURLToPath(new URL('./load.js', import.meta.url));
 export const REFERENCE_JS = fileURLToPath(new URL('./reference-server.js', import.meta.url));
 
@@ -208,7 +218,7 @@ export class DaemonProcess {
     env: NodeJS.ProcessEnv,
     nodeArgs: string[] = [],
   ) {
-    this.child = spawn(process.execPath, [...nodeArgs, MAILTOKEND_JS, 'serve', '-c', configPath], {
+    this.child = spawn(process.execPath, [...binNodeFlags(), ...nodeArgs, MAILTOKEND_JS, 'serve', '-c', configPath], {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

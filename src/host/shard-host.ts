@@ -124,6 +124,11 @@ export class ShardHost {
   }
 
   token(key: string, now: number, waitMs: number): Promise<TokenResult> | TokenResult {
+    // A parked account's usable token is what its machine would answer, without a transition
+    // (`valid` + TOKEN_REQUEST only notes the time): no actor is revived for it. Requests come
+    // here rather than from the replica mostly while a start is still loading the shard.
+    const slot = this.#slots.get(key);
+    if (slot && !isLive(slot) && usableAt(slot.token, now)) return { kind: 'token', accessToken: slot.token.accessToken, expiresAt: slot.token.expiresAt };
     const live = this.#live(key, 'TOKEN_REQUEST');
     if (!live) return { kind: 'fail', code: 'unknown-account', message: `${key} is not configured` };
     live.actor.send({ type: 'TOKEN_REQUEST', now });
