@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --single-threaded-gc
 // The flag (it cannot be set once Node runs, nor through NODE_OPTIONS) moves V8's garbage
 // collection onto the main thread: serving thousands of accounts, the helper threads'
-// concurrent marking cost a third more CPU per request (doc/benchmarks.md).
+// concurrent marking added 10–35 % to the CPU of each request (doc/benchmarks.md).
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { EXIT, fail } from './context.js';
