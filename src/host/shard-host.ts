@@ -351,7 +351,7 @@ export class ShardHost {
     this.#slots.delete(slot.spec.key);
     if (removed) {
       this.#post({ type: 'removed', key: slot.spec.key });
-      this.#redactor.forget(`refresh:${slot.spec.key}`);
+      this.#redactor.forget(slot.spec.key);
     }
   }
 
