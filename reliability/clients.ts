@@ -8,40 +8,8 @@
  *   node dist/reliability/clients.js flood --socket PATH --users JSON --count N
  */
 import { connect, type Socket } from 'node:net';
+import { sendRaw } from '../test/helpers/socket-client.js';
 import { hostileRequest, judgeReply, type Verdict } from './hostile-input.js';
-
-interface Reply {
-  bytes: Buffer;
-  error?: string;
-  timedOut: boolean;
-  ms: number;
-}
-
-/** One connection: write, half-close (unless told not to), read until the daemon closes. */
-function exchange(path: string, data: Buffer, halfClose: boolean, timeoutMs: number): Promise<Reply> {
-  const started = performance.now();
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let error: string | undefined;
-    let timedOut = false;
-    const conn = connect({ path, allowHalfOpen: true });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      conn.destroy();
-    }, timeoutMs);
-    conn.on('connect', () => {
-      if (halfClose) conn.end(data);
-      else conn.write(data);
-    });
-    conn.on('data', (c: Buffer) => chunks.push(c));
-    conn.on('end', () => conn.end());
-    conn.on('error', (e: NodeJS.ErrnoException) => (error ??= e.code ?? e.message));
-    conn.on('close', () => {
-      clearTimeout(timer);
-      resolve({ bytes: Buffer.concat(chunks), timedOut, ms: performance.now() - started, ...(error ? { error } : {}) });
-    });
-  });
-}
 
 function flags(argv: string[]): Map<string, string> {
   const out = new Map<string, string>();
@@ -103,7 +71,7 @@ async function hostile(f: Map<string, string>): Promise<HostileResult> {
       const i = next++;
       const req = hostileRequest(i, users);
       result.byKind[req.kind] = (result.byKind[req.kind] ?? 0) + 1;
-      const reply = await exchange(socket, req.data, req.halfClose, timeoutMs);
+      const reply = await sendRaw(socket, req.data, { halfClose: req.halfClose, timeoutMs });
       result.requests++;
       if (reply.timedOut) {
         result.hung++;
@@ -252,7 +220,7 @@ async function flood(f: Map<string, string>): Promise<FloodResult> {
   const replies = await Promise.all(
     Array.from({ length: count }, async (_, i) => {
       const user = users[i % users.length]!;
-      return { user, reply: await exchange(socket, Buffer.from(`SMTP ${user}`), true, 15_000) };
+      return { user, reply: await sendRaw(socket, `SMTP ${user}`, { timeoutMs: 15_000 }) };
     }),
   );
   for (const { user, reply } of replies) {

@@ -10,7 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { sendRaw, type SendOptions, type SocketReply } from './socket-client.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -204,47 +204,8 @@ export class DaemonProcess {
 
 // ---------------------------------------------------------------- sockets
 
-export interface SocketReply {
-  bytes: Buffer;
-  text: string;
-  ms: number;
-  /** The client gave up (the server neither answered nor closed). */
-  timedOut: boolean;
-  error?: string;
-}
+export { sendRaw, type SendOptions, type SocketReply };
 
-export interface SendOptions {
-  /** Half-close after writing, as exim's readsocket and cms-oauth do (default true). */
-  halfClose?: boolean;
-  timeoutMs?: number;
-}
-
-/** Connects, writes `data`, optionally half-closes, and collects every byte until the server closes. */
-export function sendRaw(path: string, data: string | Buffer, opts: SendOptions = {}): Promise<SocketReply> {
-  const started = Date.now();
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let error: string | undefined;
-    let timedOut = false;
-    const conn = connect({ path, allowHalfOpen: true });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      conn.destroy();
-    }, opts.timeoutMs ?? 8_000);
-    conn.on('connect', () => {
-      if (opts.halfClose === false) conn.write(data);
-      else conn.end(data);
-    });
-    conn.on('data', (c: Buffer) => chunks.push(c));
-    conn.on('end', () => conn.end());
-    conn.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? e.message));
-    conn.on('close', () => {
-      clearTimeout(timer);
-      const bytes = Buffer.concat(chunks);
-      resolve({ bytes, text: bytes.toString('latin1'), ms: Date.now() - started, timedOut, ...(error ? { error } : {}) });
-    });
-  });
-}
 
 /** The token in an XOAUTH2 reply, or undefined when the reply is anything else. */
 export function tokenInXoauth2(reply: Buffer | string, user: string): string | undefined {
