@@ -73,6 +73,10 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
     },
     microsoft: { authority: url, knownAuthority: hostPort },
     registerClient: (c) => store.registerClient(c),
+    setLifetime(seconds) {
+      if (!(seconds > 0)) throw new Error(`setLifetime: ${seconds} is not a positive number of seconds`);
+      ctx.lifetime = seconds;
+    },
     issueGrant(g) {
       if (!store.client(g.provider, g.clientId)) {
         throw new Error(`issueGrant: ${g.provider} client '${g.clientId}' is not registered (call registerClient first)`);

@@ -141,6 +141,8 @@ export interface Emulator {
   readonly google: GoogleEndpoints;
   readonly microsoft: MicrosoftEndpoints;
   registerClient(c: ClientRegistration): void;
+  /** Changes the lifetime (seconds) of access tokens issued from now on. */
+  setLifetime(seconds: number): void;
   /** Returns a refresh token as if the user had signed in. The client must be registered. */
   issueGrant(g: GrantRequest): string;
   /** Every current grant of the user now answers invalid_grant. Later sign-ins make new, valid grants. */
