@@ -5,7 +5,7 @@
  * reference server start as fast as Node can.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 const REFERENCE_PREFIX = 'user=reference@bench.test\x01auth=Bearer ';
 
@@ -100,6 +100,24 @@ export function processCpuMs(pid: number): number {
 /** CPU time (ms) of the main thread of `pid` alone (its task whose id is the pid). */
 export function mainThreadCpuMs(pid: number): number {
   return statCpuMs(`/proc/${pid}/task/${pid}/stat`);
+}
+
+/**
+ * CPU time (ms) of each thread of `pid` that used any, busiest first, named
+ * by its comm (Node's worker threads and V8's helpers have their own), so a
+ * figure can be split into main thread, workers and GC helpers.
+ */
+export function threadsCpuMs(pid: number): Array<{ tid: number; name: string; ms: number }> {
+  const out: Array<{ tid: number; name: string; ms: number }> = [];
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const ms = statCpuMs(`/proc/${pid}/task/${tid}/stat`);
+      if (ms > 0) out.push({ tid: Number(tid), name: readFileSync(`/proc/${pid}/task/${tid}/comm`, 'latin1').trim(), ms: Math.round(ms) });
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out.sort((a, b) => b.ms - a.ms);
 }
 
 function statCpuMs(path: string): number {

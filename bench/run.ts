@@ -50,6 +50,8 @@ interface Settings {
   lifetimeS: number;
   /** At most this long, wait for the daemon to come to rest before measuring. */
   settleS: number;
+  /** After settling, this much more idle time before measuring (V8 returns a start's garbage only after a while idle). */
+  idleS: number;
   /** Extra Node flags for the daemon only (e.g. --max-semi-space-size=2), to measure their effect. */
   nodeArgs: string[];
   out: string;
@@ -58,13 +60,13 @@ interface Settings {
 }
 
 const USAGE = `usage: node dist/bench/run.js [--accounts 10000] [--workers 2] [--concurrency 1,16,64]
-  [--duration 6] [--rounds 3] [--warmup 0.5] [--lifetime 3600] [--settle 30] [--node-args FLAGS] [--out FILE] [--profile DIR] [--keep]
+  [--duration 6] [--rounds 3] [--warmup 0.5] [--lifetime 3600] [--settle 30] [--idle 0] [--node-args FLAGS] [--out FILE] [--profile DIR] [--keep]
        node dist/bench/run.js --scenario serving|memory|start|client|storm|churn [options]
 See doc/benchmarks.md.`;
 
 function settings(argv: string[]): Settings {
   const f = parseFlags(argv);
-  const known = ['accounts', 'workers', 'concurrency', 'duration', 'rounds', 'warmup', 'lifetime', 'settle', 'node-args', 'out', 'profile', 'keep'];
+  const known = ['accounts', 'workers', 'concurrency', 'duration', 'rounds', 'warmup', 'lifetime', 'settle', 'idle', 'node-args', 'out', 'profile', 'keep'];
   const unknown = [...f.keys()].filter((k) => !known.includes(k));
   if (unknown.length > 0) throw new Error(`${unknown.map((k) => `--${k}`).join(', ')}: unknown option\n${USAGE}`);
   const concurrency = (f.get('concurrency') ?? '1,16,64').split(',').map((s) => Number(s.trim()));
@@ -79,6 +81,7 @@ function settings(argv: string[]): Settings {
     warmupS: f.get('warmup') === '0' ? 0 : numberFlag(f, 'warmup', 0.5),
     lifetimeS: numberFlag(f, 'lifetime', 3600),
     settleS: numberFlag(f, 'settle', 30),
+    idleS: numberFlag(f, 'idle', 0),
     nodeArgs: (f.get('node-args') ?? '').split(' ').filter((a) => a !== ''),
     out: resolve(f.get('out') ?? DEFAULT_OUT),
     profileDir: profile === undefined ? null : resolve(profile),
@@ -301,6 +304,10 @@ async function main(): Promise<number> {
     const reference = await startReference(cleanup, refSocket, sizes);
     const rest = await settle(daemon.pid, s.settleS);
     say(`daemon ${rest.atRest ? 'at rest' : 'still busy'} after ${(rest.ms / 1000).toFixed(1)} s (${rest.lastPercent} % of a core in the last second)`);
+    if (s.idleS > 0) {
+      say(`left idle ${s.idleS} s more before measuring`);
+      await new Promise((r) => setTimeout(r, s.idleS * 1000));
+    }
 
     const roundS = s.durationS / s.rounds;
     const budgetMs = (s.warmupS + roundS) * 1000 + 30_000;

@@ -23,7 +23,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { numberFlag, parseFlags, processCpuMs, processRssKiB } from './common.js';
+import { numberFlag, parseFlags, processCpuMs, processRssKiB, threadsCpuMs } from './common.js';
 import { machine, prepare, say, sleep, writeResults } from './scenario-common.js';
 import { Cleanup, DaemonProcess, askOnce, startReference, waitAllValid } from './setup.js';
 
@@ -65,6 +65,11 @@ async function askAll(socket: string, users: string[], concurrency: number, t0: 
   return { answered, retries, firstAnswerMs, allMs: Math.max(0, ...answered.values()) };
 }
 
+function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(start);
+  return Math.round((used.user + used.system) / 1000);
+}
+
 export async function run(argv: string[]): Promise<number> {
   const f = parseFlags(argv);
   const n = Math.floor(numberFlag(f, 'accounts', 10_000));
@@ -93,6 +98,7 @@ export async function run(argv: string[]): Promise<number> {
 
     const users = p.accounts.map((a) => a.user);
     let invalid = 0;
+    const clientCpu0 = process.cpuUsage();
     const t0 = performance.now();
     const daemon = new DaemonProcess(cleanup, p.config.path, p.env, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
     let readyMs: number | null = null;
@@ -103,17 +109,22 @@ export async function run(argv: string[]): Promise<number> {
       if (!p.emu.isValidAccessToken(text.slice(prefix.length, -2), user)) invalid++;
       return true;
     });
+    const clientCpuMs = cpuMsSince(clientCpu0);
     const cpuMs = Math.round(processCpuMs(daemon.pid));
+    const threads = threadsCpuMs(daemon.pid).map((t) => ({ ...t, main: t.tid === daemon.pid }));
     const rssKiB = processRssKiB(daemon.pid);
     const refreshes = Object.values(p.emu.stats().refreshes).reduce((a, b) => a + b, 0);
     await daemon.stop();
 
     // The floor: a server that answers a constant string, from its spawn, asked by the same loops.
     const refSocket = join(p.dir, 'reference.sock');
+    const refClientCpu0 = process.cpuUsage();
     const r0 = performance.now();
-    await startReference(cleanup, refSocket, [180]);
+    const reference = await startReference(cleanup, refSocket, [180]);
     const refReadyMs = Math.round(performance.now() - r0);
     const ref = await askAll(refSocket, users, concurrency, r0, (_user, text) => text.length > 0);
+    const refClientCpuMs = cpuMsSince(refClientCpu0);
+    const refCpuMs = Math.round(processCpuMs(reference.pid!));
 
     const results = {
       scenario: 'start',
@@ -128,9 +139,12 @@ export async function run(argv: string[]): Promise<number> {
       retries: pass.retries,
       invalidTokens: invalid,
       daemonCpuMs: cpuMs,
+      // The CPU budget: on a machine of `cpus` cores, daemon and client together cannot use more than cpus × the wall time.
+      clientCpuMs,
+      daemonThreadsCpuMs: threads,
       daemonRssKiB: rssKiB,
       refreshesAtEmulator: refreshes,
-      reference: { readyMs: refReadyMs, allAnsweredMs: Math.round(ref.allMs), answered: ref.answered.size },
+      reference: { readyMs: refReadyMs, allAnsweredMs: Math.round(ref.allMs), answered: ref.answered.size, cpuMs: refCpuMs, clientCpuMs: refClientCpuMs },
       target: { ms: 2000, met: pass.answered.size === n && pass.allMs <= 2000 },
     };
     const file = writeResults('start', f.get('out'), results);
@@ -138,8 +152,10 @@ export async function run(argv: string[]): Promise<number> {
       `\nstart${cold ? ' (cold: refresh grants only)' : ' (restart with stored tokens)'}: ${pass.answered.size}/${n} accounts answered; ` +
         `ready ${readyMs === null ? '?' : (readyMs / 1000).toFixed(2)} s, first answer ${results.firstAnswerMs ?? '?'} ms, ` +
         `all answered ${(pass.allMs / 1000).toFixed(2)} s after spawn; ${pass.retries} retries, ${invalid} invalid tokens, ${refreshes} refreshes, ` +
-        `daemon CPU ${(cpuMs / 1000).toFixed(1)} s, RSS ${rssKiB === null ? '?' : Math.round(rssKiB / 1024)} MiB\n` +
-        `reference server: ready ${refReadyMs} ms, all ${ref.answered.size} answered ${(ref.allMs / 1000).toFixed(2)} s after spawn\nresults in ${file}\n`,
+        `daemon CPU ${(cpuMs / 1000).toFixed(1)} s, client CPU ${(clientCpuMs / 1000).toFixed(1)} s, RSS ${rssKiB === null ? '?' : Math.round(rssKiB / 1024)} MiB\n` +
+        `daemon threads (CPU ms): ${threads.map((t) => `${t.main ? 'main' : t.name} ${t.ms}`).join(', ')}\n` +
+        `reference server: ready ${refReadyMs} ms, all ${ref.answered.size} answered ${(ref.allMs / 1000).toFixed(2)} s after spawn; ` +
+        `its CPU ${(refCpuMs / 1000).toFixed(1)} s, client CPU ${(refClientCpuMs / 1000).toFixed(1)} s\nresults in ${file}\n`,
     );
     return pass.answered.size === n && invalid === 0 ? 0 : 1;
   } finally {
