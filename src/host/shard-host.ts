@@ -1,31 +1,16 @@
 import type { MessagePort } from 'node:worker_threads';
-import { createActor, fromPromise, type Actor, type SnapshotFrom } from 'xstate';
+import { fromPromise } from 'xstate';
 import { accountMachine, type KnownToken, type RefreshFailure, type RefreshSuccess } from '../../actors/account.js';
 import { answerFor, describeEvent, type AccountState } from '../../actors/answer.js';
-import { intern } from '../intern.js';
 import { Redactor, scrubFields } from '../ops/redact.js';
 import type { GrantStore } from '../store/index.js';
-import { DueQueue } from './due-queue.js';
 import { GrantKeeper } from './grant-keeper.js';
-import type { AccountSpec, AccountStatus, ActionResult, DrainResult, HostMessage, RemoteRevokeOutcome, TokenResult, WorkerLog } from './messages.js';
-import { fresher, knownTokenOf, parkable, parkedFrom, parkedStatus, parkedToken, parkedUpdate, usableAt, type Parked } from './parked.js';
+import type { AccountSpec, AccountStatus, ActionResult, DrainResult, RemoteRevokeOutcome, TokenResult, WorkerLog } from './messages.js';
+import { Outbox } from './outbox.js';
+import { fresher, knownTokenOf, parkedFrom, parkedStatus, parkedToken, parkedUpdate, usableAt } from './parked.js';
 import { ProviderRegistry } from './provider-registry.js';
 import { liveStatus, liveUpdate, sameCredentials, settle, viewOf, waitForAnswer } from './live-account.js';
-
-type AccountMachine = typeof accountMachine;
-type AccountSnapshot = SnapshotFrom<AccountMachine>;
-
-/** An account with a running actor. */
-interface Live {
-  spec: AccountSpec;
-  actor: Actor<AccountMachine>;
-  published: { state?: AccountState; token?: string; errorAt?: number };
-  lastEvent?: string;
-  /** Requests and operator actions waiting on the actor: it is not parked meanwhile. */
-  busy: number;
-}
-type Slot = Live | Parked;
-const isLive = (slot: Slot): slot is Live => 'actor' in slot;
+import { AccountSlots, compactSpec, isLive, type AccountSnapshot, type Live, type Slot } from './slots.js';
 
 export interface ShardHostOptions {
   /** How long a healthy `valid` actor stays live after its last event before it is parked (ms). */
@@ -34,57 +19,50 @@ export interface ShardHostOptions {
 
 /** Idle actors are parked at most this long after their last event. */
 const IDLE_MS = 1_000;
-/** What the logs and history say woke a parked account for its planned refresh. */
-const REFRESH_DUE = 'xstate.after.refreshDue';
 
 /**
- * The accounts of one shard, inside one worker thread: their actors, the
- * provider calls behind their refreshes, and the updates that keep the main
- * thread's token replica current.
+ * The accounts of one shard, inside one worker thread: the commands the main
+ * thread sends them, the provider calls behind their refreshes, and the
+ * updates that keep the main thread's token replica current.
  *
- * An idle `valid` account is parked: its actor is stopped and replaced by a
- * small record (parked.ts) with one entry in the shard's timer queue. Anything
- * that happens to it (its planned refresh, a request the main thread could not
- * answer, an operator action, a clock jump, a token from a cluster peer)
- * revives the actor from that record first, so every event still goes
- * through the account machine.
+ * An idle `valid` account is parked (slots.ts): anything that happens to it
+ * (its planned refresh, a request the main thread could not answer, an
+ * operator action, a clock jump, a token from a cluster peer) revives its
+ * actor first, so every event still goes through the account machine.
  */
 export class ShardHost {
-  readonly #slots = new Map<string, Slot>();
-  readonly #port: MessagePort;
+  readonly #slots: AccountSlots;
+  readonly #outbox: Outbox;
   readonly #grants: GrantKeeper;
   readonly #providers: ProviderRegistry;
-  readonly #machine: AccountMachine;
   /** This shard's secrets (refresh tokens never reach the main thread): scrubbed from its log records. */
   readonly #redactor = new Redactor();
-  readonly #queue = new DueQueue((key, at) => this.#due(key, at));
-  readonly #idle = new Set<string>();
-  readonly #idleMs: number;
-  #sweep: NodeJS.Timeout | undefined;
-  #outbox: HostMessage[] = [];
 
   constructor(port: MessagePort, store: GrantStore, workers: number, options: ShardHostOptions = {}) {
-    this.#port = port;
-    this.#idleMs = options.idleMs ?? IDLE_MS;
+    this.#outbox = new Outbox(port);
     this.#grants = new GrantKeeper(store, (level, msg, fields) => this.#log(level, msg, fields), {
       // Owned by the key itself (an address, with an `@`; the client secrets' owners have none).
       grantSeen: (key, refreshToken) => this.#redactor.remember(key, refreshToken),
-      refreshDone: (report) => this.#post({ type: 'refresh', ...report }),
-      grantPersisted: (key, ok, error) => this.#post({ type: 'persist', key, ok, ...(error !== undefined && { error: this.#redactor.scrub(error) }) }),
+      refreshDone: (report) => this.#outbox.post({ type: 'refresh', ...report }),
+      grantPersisted: (key, ok, error) => this.#outbox.post({ type: 'persist', key, ok, ...(error !== undefined && { error: this.#redactor.scrub(error) }) }),
     });
     this.#providers = new ProviderRegistry(workers);
-    this.#machine = accountMachine.provide({
+    const machine = accountMachine.provide({
       actors: {
         refresh: fromPromise<RefreshSuccess, { user: string }>(({ input, signal }) => this.#refresh(input.user, signal)),
       },
+    });
+    this.#slots = new AccountSlots(machine, options.idleMs ?? IDLE_MS, {
+      snapshot: (live, snapshot) => this.#publish(live, snapshot),
+      actorFailed: (key, error) => this.#log('error', 'account actor failed', { account: key, error: String(error) }),
     });
   }
 
   /** Brings the shard to exactly `accounts`: new ones start, removed ones stop, changed ones restart. */
   async sync(accounts: AccountSpec[], known: Record<string, KnownToken> = {}): Promise<void> {
-    for (const spec of accounts) compact(spec);
+    for (const spec of accounts) compactSpec(spec);
     const wanted = new Map(accounts.map((spec) => [spec.key, spec]));
-    for (const [key, slot] of this.#slots) {
+    for (const [key, slot] of this.#slots.entries()) {
       if (!wanted.has(key)) this.#stop(slot, true);
     }
     const starting: Array<{ spec: AccountSpec; token?: KnownToken; changed?: boolean }> = [];
@@ -105,7 +83,7 @@ export class ShardHost {
     const loaded = await this.#grants.preloadMany(withGrant);
     const hasGrant = new Map(withGrant.map((key, i) => [key, loaded[i]!]));
     for (const { spec, token, changed } of starting) this.#start(spec, token, spec.auth !== undefined || hasGrant.get(spec.key) === true, changed === true);
-    this.#flush();
+    this.#outbox.flush();
     // A shard whose accounts all started parked needs no provider call for most of a token's
     // life: the libraries load at its first refresh (loading them in the background competed
     // with the start's first requests for the CPU). Any other shard (accounts refreshing now, or
@@ -117,7 +95,7 @@ export class ShardHost {
   /** Starts one more account unless it is already there (domain templates, src/templates/). */
   async add(spec: AccountSpec): Promise<void> {
     if (this.#slots.has(spec.key)) return;
-    compact(spec);
+    compactSpec(spec);
     const hasGrant = spec.auth !== undefined || (await this.#grants.preload(spec.key));
     if (this.#slots.has(spec.key)) return;
     this.#start(spec, undefined, hasGrant);
@@ -129,32 +107,33 @@ export class ShardHost {
     // here rather than from the replica mostly while a start is still loading the shard.
     const slot = this.#slots.get(key);
     if (slot && !isLive(slot) && usableAt(slot.token, now)) return { kind: 'token', accessToken: slot.token.accessToken, expiresAt: slot.token.expiresAt };
-    const live = this.#live(key, 'TOKEN_REQUEST');
+    const live = this.#slots.live(key, 'TOKEN_REQUEST');
     if (!live) return { kind: 'fail', code: 'unknown-account', message: `${key} is not configured` };
     live.actor.send({ type: 'TOKEN_REQUEST', now });
     const answer = answerFor(viewOf(live.actor.getSnapshot()), now, waitMs);
     if (answer.kind !== 'wait') return answer;
-    return this.#waitForAnswer(live, waitMs);
+    // The actor is not parked while the request waits on it.
+    return this.#slots.hold(live, () => waitForAnswer(live.actor, live.spec.key, waitMs));
   }
 
   async grant(key: string, refreshToken: string, waitMs: number): Promise<ActionResult> {
     const spec = this.spec(key);
     if (!spec) return unknown(key);
     await this.#grants.replace(spec, refreshToken);
-    const live = this.#live(key, 'GRANT');
+    const live = this.#slots.live(key, 'GRANT');
     if (!live) return unknown(key);
     live.actor.send({ type: 'GRANT', now: Date.now() });
-    return this.#settle(live, waitMs, 'grant stored');
+    return this.#slots.hold(live, () => settle(live.actor, waitMs, 'grant stored'));
   }
 
   async refresh(key: string, waitMs: number): Promise<ActionResult> {
-    const live = this.#live(key, 'REFRESH');
+    const live = this.#slots.live(key, 'REFRESH');
     if (!live) return unknown(key);
     // App-only credentials have no grant to import: a refresh of a refused account tries them again
     // (the admin fixed the app registration, consent or key at the provider).
     const retryAppOnly = live.spec.auth !== undefined && live.actor.getSnapshot().value === 'unauthenticated';
     live.actor.send({ type: retryAppOnly ? 'GRANT' : 'REFRESH', now: Date.now() });
-    return this.#settle(live, waitMs, 'refresh requested');
+    return this.#slots.hold(live, () => settle(live.actor, waitMs, 'refresh requested'));
   }
 
   /** The spec of an account of this shard (sign-in needs its provider and client). */
@@ -171,7 +150,7 @@ export class ShardHost {
     if (!spec) return 'unknown';
     const now = Date.now();
     await this.#grants.replace(spec, refreshToken, { accessToken, expiresAt: now + expiresInMs, lifetimeMs: expiresInMs, refreshedAt: now });
-    const live = this.#live(key, 'AUTHORIZED');
+    const live = this.#slots.live(key, 'AUTHORIZED');
     if (!live) return 'unknown';
     live.actor.send({ type: 'AUTHORIZED', now, accessToken, expiresInMs });
     return live.actor.getSnapshot().value as AccountState;
@@ -183,7 +162,7 @@ export class ShardHost {
    * next refresh from it, unless it holds a token that expires later.
    */
   adoptToken(key: string, token: KnownToken): void {
-    const live = this.#live(key, 'ADOPT');
+    const live = this.#slots.live(key, 'ADOPT');
     live?.actor.send({ type: 'ADOPT', now: Date.now(), token });
   }
 
@@ -208,18 +187,18 @@ export class ShardHost {
       }
     }
     const removed = await this.#grants.forget(key);
-    this.#live(key, 'REVOKE')?.actor.send({ type: 'REVOKE', now: Date.now(), code: 'revoked-by-operator', message: 'grant removed with mailtokend revoke' });
+    this.#slots.live(key, 'REVOKE')?.actor.send({ type: 'REVOKE', now: Date.now(), code: 'revoked-by-operator', message: 'grant removed with mailtokend revoke' });
     return { ok: true, state: 'unauthenticated', message: `${removed ? 'grant removed' : 'no grant was stored'}${note}`, remote: outcome };
   }
 
   /** The wall clock jumped (suspend/resume): every account re-arms its timers, lapsed tokens refresh. */
   wake(now: number): void {
-    for (const [key, slot] of this.#slots) {
+    for (const [key, slot] of this.#slots.entries()) {
       // A parked account whose token and plan still hold needs nothing: the queue re-arms below.
       if (!isLive(slot) && usableAt(parkedToken(slot), now) && slot.dueAt > now) continue;
-      this.#live(key, 'WAKE')?.actor.send({ type: 'WAKE', now });
+      this.#slots.live(key, 'WAKE')?.actor.send({ type: 'WAKE', now });
     }
-    this.#queue.rearm();
+    this.#slots.rearm();
   }
 
   /**
@@ -232,11 +211,9 @@ export class ShardHost {
     const inFlight = () => [...this.#slots.values()].filter((s) => isLive(s) && s.actor.getSnapshot().value === 'refreshing').length;
     while (inFlight() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     const refreshing = inFlight();
-    this.#queue.clear();
-    if (this.#sweep !== undefined) clearTimeout(this.#sweep);
-    for (const slot of this.#slots.values()) if (isLive(slot)) slot.actor.stop();
+    this.#slots.stopAll();
     const unsaved = await this.#grants.flush();
-    this.#flush();
+    this.#outbox.flush();
     return { refreshing, unsaved };
   }
 
@@ -260,9 +237,7 @@ export class ShardHost {
 
   /** How many accounts have a live actor (tests, and the memory benchmark's explanation). */
   liveCount(): number {
-    let n = 0;
-    for (const slot of this.#slots.values()) if (isLive(slot)) n++;
-    return n;
+    return this.#slots.liveCount();
   }
 
   #start(spec: AccountSpec, token: KnownToken | undefined, hasGrant: boolean, ignoreStored = false): void {
@@ -274,83 +249,17 @@ export class ShardHost {
       // The machine's `starting` state would pass straight to `valid` (its tokenUsableNow guard,
       // the same function): the account starts parked, as that actor would be once idle.
       const parked = parkedFrom(spec, known);
-      this.#park(parked);
-      this.#post(parkedUpdate(parked, undefined, 'start', now));
+      this.#slots.park(parked);
+      this.#outbox.post(parkedUpdate(parked, undefined, 'start', now));
       return;
     }
-    this.#spawn(spec, { hasGrant, token: known }, {}, undefined);
-  }
-
-  /** Creates and starts the actor of an account; `lastEvent` names what woke a parked one. */
-  #spawn(spec: AccountSpec, input: { hasGrant: boolean; token?: KnownToken }, published: Live['published'], lastEvent: string | undefined): Live {
-    const live: Live = { spec, published, lastEvent, busy: 0 } as Live;
-    live.actor = createActor(this.#machine, {
-      input: { user: spec.key, refreshAheadMs: spec.refreshAheadMs, hasGrant: input.hasGrant, now: Date.now(), token: input.token },
-      inspect: (event) => {
-        if (event.type !== '@xstate.event' || event.actorRef !== live.actor) return;
-        // A revived actor's init is not news: the cause is what woke it.
-        if (event.event.type === 'xstate.init' && live.lastEvent !== undefined) return;
-        live.lastEvent = event.event.type;
-      },
-    });
-    this.#slots.set(spec.key, live);
-    live.actor.subscribe({
-      next: (snapshot) => {
-        this.#publish(live, snapshot);
-        if (snapshot.value === 'valid') this.#markIdle(spec.key);
-      },
-      error: (error) => this.#log('error', 'account actor failed', { account: spec.key, error: String(error) }),
-    });
-    live.actor.start();
-    this.#publish(live, live.actor.getSnapshot());
-    this.#markIdle(spec.key);
-    return live;
-  }
-
-  /** The live actor of `key`, revived from its parked record if need be. */
-  #live(key: string, cause: string): Live | undefined {
-    const slot = this.#slots.get(key);
-    if (!slot || isLive(slot)) return slot;
-    const published = { state: 'valid' as const, token: slot.token.accessToken, errorAt: undefined };
-    return this.#spawn(slot.spec, { hasGrant: true, token: parkedToken(slot) }, published, cause);
-  }
-
-  #park(parked: Parked): void {
-    this.#slots.set(parked.spec.key, parked);
-    this.#queue.schedule(parked.spec.key, parked.dueAt);
-  }
-
-  #due(key: string, at: number): void {
-    const slot = this.#slots.get(key);
-    // Lazy deletion: the entry is stale if the account was revived, removed or re-parked since.
-    if (!slot || isLive(slot) || slot.dueAt !== at) return;
-    this.#live(key, REFRESH_DUE);
-  }
-
-  #markIdle(key: string): void {
-    this.#idle.add(key);
-    this.#sweep ??= setTimeout(() => this.#parkIdle(), this.#idleMs);
-  }
-
-  #parkIdle(): void {
-    this.#sweep = undefined;
-    const keys = [...this.#idle];
-    this.#idle.clear();
-    for (const key of keys) {
-      const slot = this.#slots.get(key);
-      if (!slot || !isLive(slot) || slot.busy > 0) continue;
-      const parked = parkable(slot.spec, slot.actor.getSnapshot());
-      if (!parked) continue;
-      slot.actor.stop();
-      this.#park(parked);
-    }
+    this.#slots.spawn(spec, { hasGrant, token: known });
   }
 
   #stop(slot: Slot, removed: boolean): void {
-    if (isLive(slot)) slot.actor.stop();
-    this.#slots.delete(slot.spec.key);
+    this.#slots.remove(slot);
     if (removed) {
-      this.#post({ type: 'removed', key: slot.spec.key });
+      this.#outbox.post({ type: 'removed', key: slot.spec.key });
       this.#redactor.forget(slot.spec.key);
     }
   }
@@ -369,56 +278,14 @@ export class ShardHost {
     const before = live.published;
     if (before.state === state && before.token === context.accessToken && before.errorAt === context.lastError?.at) return;
     live.published = { state, token: context.accessToken, errorAt: context.lastError?.at };
-    this.#post(liveUpdate(live.spec, state, context, before.state, describeEvent(live.lastEvent)));
-  }
-
-  /** Waits for the account to change state (or token), then answers once; the actor is not parked meanwhile. */
-  #waitForAnswer(live: Live, waitMs: number): Promise<TokenResult> {
-    live.busy++;
-    return waitForAnswer(live.actor, live.spec.key, waitMs).finally(() => this.#release(live));
-  }
-
-  /** Waits (bounded) until an operator action has played out, then reports the state. */
-  #settle(live: Live, waitMs: number, what: string): Promise<ActionResult> {
-    live.busy++;
-    return settle(live.actor, waitMs, what).finally(() => this.#release(live));
-  }
-
-  #release(live: Live): void {
-    live.busy--;
-    this.#markIdle(live.spec.key);
-  }
-
-  /** Messages leave in batches, one per turn of the event loop: a start publishes thousands at once. */
-  #post(message: HostMessage): void {
-    this.#outbox.push(message);
-    if (this.#outbox.length === 1) setImmediate(() => this.#flush());
-  }
-
-  #flush(): void {
-    if (this.#outbox.length === 0) return;
-    const batch = this.#outbox;
-    this.#outbox = [];
-    this.#port.postMessage(batch);
+    this.#outbox.post(liveUpdate(live.spec, state, context, before.state, describeEvent(live.lastEvent)));
   }
 
   #log(level: WorkerLog['level'], msg: string, fields: WorkerLog['fields']): void {
-    this.#post({ type: 'log', level, msg: this.#redactor.scrub(msg), fields: scrubFields(this.#redactor, fields) });
+    this.#outbox.post({ type: 'log', level, msg: this.#redactor.scrub(msg), fields: scrubFields(this.#redactor, fields) });
   }
 }
 
 function unknown(key: string): ActionResult {
   return { ok: false, state: 'unknown', message: `${key} is not configured` };
-}
-
-/**
- * A spec arrives as a copy made for this thread, with its own copy of every
- * string; a shard keeps thousands of specs, so the strings they have in
- * common (client id, tenant, and the address when it is already its key)
- * are shared.
- */
-function compact(spec: AccountSpec): void {
-  if (spec.user === spec.key) spec.user = spec.key;
-  spec.clientId = intern(spec.clientId);
-  if (spec.tenant !== undefined) spec.tenant = intern(spec.tenant);
 }
