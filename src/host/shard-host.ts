@@ -19,6 +19,8 @@ export interface ShardHostOptions {
 
 /** Idle actors are parked at most this long after their last event. */
 const IDLE_MS = 1_000;
+/** Accounts read and started together at a shard's start (one store round for PostgreSQL). */
+const START_SLICE = 500;
 
 /**
  * The accounts of one shard, inside one worker thread: the commands the main
@@ -59,7 +61,11 @@ export class ShardHost {
   }
 
   /** Brings the shard to exactly `accounts`: new ones start, removed ones stop, changed ones restart. */
-  async sync(accounts: AccountSpec[], known: Record<string, KnownToken> = {}): Promise<void> {
+  sync(accounts: AccountSpec[], known: Record<string, KnownToken> = {}): Promise<void> {
+    return this.#slots.starting((started) => this.#sync(accounts, known, started));
+  }
+
+  async #sync(accounts: AccountSpec[], known: Record<string, KnownToken>, started: () => void): Promise<void> {
     for (const spec of accounts) compactSpec(spec);
     const wanted = new Map(accounts.map((spec) => [spec.key, spec]));
     for (const [key, slot] of this.#slots.entries()) {
@@ -78,12 +84,18 @@ export class ShardHost {
       // Changed credentials or scopes: a token obtained with the old ones (held or stored) is not theirs.
       starting.push({ spec, token, changed: current !== undefined && token === undefined });
     }
-    // App-only credentials (client credentials, service account) stand in for a grant: nothing to load.
-    const withGrant = starting.filter((s) => s.spec.auth === undefined).map((s) => s.spec.key);
-    const loaded = await this.#grants.preloadMany(withGrant);
-    const hasGrant = new Map(withGrant.map((key, i) => [key, loaded[i]!]));
-    for (const { spec, token, changed } of starting) this.#start(spec, token, spec.auth !== undefined || hasGrant.get(spec.key) === true, changed === true);
-    this.#outbox.flush();
+    // In slices, each started and published as soon as its grants are read: the main thread's
+    // replica serves the first accounts of a large shard while the rest are still being read.
+    for (let i = 0; i < starting.length; i += START_SLICE) {
+      const slice = starting.slice(i, i + START_SLICE);
+      // App-only credentials (client credentials, service account) stand in for a grant: nothing to load.
+      const withGrant = slice.filter((s) => s.spec.auth === undefined).map((s) => s.spec.key);
+      const loaded = await this.#grants.preloadMany(withGrant);
+      const hasGrant = new Map(withGrant.map((key, j) => [key, loaded[j]!]));
+      for (const { spec, token, changed } of slice) this.#start(spec, token, spec.auth !== undefined || hasGrant.get(spec.key) === true, changed === true);
+      this.#outbox.flush();
+      started();
+    }
     // A shard whose accounts all started parked needs no provider call for most of a token's
     // life: the libraries load at its first refresh (loading them in the background competed
     // with the start's first requests for the CPU). Any other shard (accounts refreshing now, or
@@ -106,6 +118,8 @@ export class ShardHost {
     // (`valid` + TOKEN_REQUEST only notes the time): no actor is revived for it. Requests come
     // here rather than from the replica mostly while a start is still loading the shard.
     const slot = this.#slots.get(key);
+    const moreStarting = slot === undefined ? this.#slots.moreStarted() : undefined;
+    if (moreStarting !== undefined) return moreStarting.then(() => this.token(key, Date.now(), waitMs));
     if (slot && !isLive(slot) && usableAt(slot.token, now)) return { kind: 'token', accessToken: slot.token.accessToken, expiresAt: slot.token.expiresAt };
     const live = this.#slots.live(key, 'TOKEN_REQUEST');
     if (!live) return { kind: 'fail', code: 'unknown-account', message: `${key} is not configured` };

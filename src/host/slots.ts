@@ -47,6 +47,10 @@ export class AccountSlots {
   /** Actors that became idle since the last sweep; checked again when it runs. */
   readonly #idle = new Set<string>();
   #sweep: NodeJS.Timeout | undefined;
+  /** Account starts in progress (a shard's first sync, a reload), and their next batch of accounts started. */
+  #starts = 0;
+  #batchStarted: Promise<void> = Promise.resolve();
+  #announceBatch: () => void = () => undefined;
 
   constructor(
     private readonly machine: AccountMachine,
@@ -78,6 +82,33 @@ export class AccountSlots {
     let n = 0;
     for (const slot of this.#slots.values()) if (isLive(slot)) n++;
     return n;
+  }
+
+  /**
+   * Runs `work`, which adds accounts in batches and calls `started()` after
+   * each: meanwhile, a request for an account not there yet can wait for the
+   * next batch (`moreStarted`) instead of being told the account is unknown.
+   */
+  async starting(work: (started: () => void) => Promise<void>): Promise<void> {
+    if (this.#starts++ === 0) this.#nextBatch();
+    try {
+      await work(() => this.#nextBatch());
+    } finally {
+      this.#starts--;
+      this.#nextBatch();
+    }
+  }
+
+  /** While accounts are being started: settles when the next batch has started; undefined otherwise. */
+  moreStarted(): Promise<void> | undefined {
+    return this.#starts > 0 ? this.#batchStarted : undefined;
+  }
+
+  /** Wakes whoever waits for the current batch (they look again) and arms the wait for the next. */
+  #nextBatch(): void {
+    const wake = this.#announceBatch;
+    this.#batchStarted = new Promise((resolve) => (this.#announceBatch = resolve));
+    wake();
   }
 
   /** Creates and starts the actor of an account; `lastEvent` names what woke a parked one. */

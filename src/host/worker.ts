@@ -13,6 +13,9 @@ import { ShardHost } from './shard-host.js';
 const settings = workerData as WorkerSettings;
 let store: Promise<GrantStore> | undefined;
 let host: Promise<ShardHost> | undefined;
+/** The shard host from the moment it exists, while its first sync may still be starting accounts. */
+let announceCreated: (shardHost: ShardHost) => void = () => undefined;
+const created = new Promise<ShardHost>((resolve) => (announceCreated = resolve));
 
 function openStore(): Promise<GrantStore> {
   // The file store, or PostgreSQL when [store] names it (src/cluster/).
@@ -43,6 +46,7 @@ export default async function handle(
       const { port, accounts, known } = task;
       host = openStore().then(async (store) => {
         const shardHost = new ShardHost(port, store, settings.workers);
+        announceCreated(shardHost);
         await shardHost.sync(accounts, known);
         joinCluster(store, shardHost, settings);
         return shardHost;
@@ -58,7 +62,9 @@ export default async function handle(
       await (await attached()).add(task.account);
       return null;
     case 'token':
-      return (await attached()).token(task.key, task.now, task.waitMs);
+      // A request needs its own account only: it is answered once that account has started
+      // (a large shard starts in slices), not when the whole shard has.
+      return (await Promise.race([created, attached()])).token(task.key, task.now, task.waitMs);
     case 'grant':
       return (await attached()).grant(task.key, task.refreshToken, task.waitMs);
     case 'refresh':
