@@ -2,6 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../log.js';
 import { escapeForLog, findRequestEnd, MAX_REQUEST_BYTES } from '../protocol.js';
 import type { RequestHandler, RequestOutcome, RequestResult, SocketRoute } from './handler.js';
+import { ConnList, type Linked } from './conn-list.js';
 import { applySocketPermissions, prepareSocketPath, resolveGroup } from './socket-files.js';
 
 /** A client that has not finished its request by then is closed. */
@@ -12,8 +13,9 @@ const LISTEN_BACKLOG = 4_096;
 const CLOSE_GRACE_MS = 1_000;
 
 /** Per-connection state, kept on the socket so one set of listeners serves every connection. */
-interface ConnState {
+interface ConnState extends Linked<ConnState> {
   owner: SocketListener;
+  conn: Conn;
   /** The first chunk; most requests arrive in one. */
   first: Buffer | undefined;
   /** Every chunk, only once a second one arrives. */
@@ -44,10 +46,11 @@ function received(state: ConnState): Buffer {
 export class SocketListener {
   readonly route: SocketRoute;
   readonly #server: Server;
-  readonly #open = new Set<Socket>();
+  /** Every open connection, oldest first (not a Set: see conn-list.ts). */
+  readonly #open = new ConnList<ConnState>();
+  /** How many of them have not sent their request yet. */
+  #unread = 0;
   readonly #inFlight = new Set<Promise<void>>();
-  /** Connections whose request has not arrived yet, oldest first. */
-  readonly #unread = new Set<Conn>();
   #idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -89,19 +92,30 @@ export class SocketListener {
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     const graceEnds = Date.now() + CLOSE_GRACE_MS;
-    while (this.#inFlight.size > 0 || (this.#unread.size > 0 && Date.now() < graceEnds)) {
+    while (this.#inFlight.size > 0 || (this.#unread > 0 && Date.now() < graceEnds)) {
       await Promise.race([Promise.allSettled([...this.#inFlight]), new Promise((resolve) => setTimeout(resolve, 10))]);
     }
     if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
-    for (const conn of this.#open) conn.destroy();
+    for (const state of this.#open.toArray()) state.conn.destroy();
     await closed;
   }
 
   #accept(conn: Conn): void {
-    this.#open.add(conn);
-    conn[STATE] = { owner: this, first: undefined, chunks: undefined, size: 0, taken: false, deadline: Date.now() + IDLE_TIMEOUT_MS };
-    this.#unread.add(conn);
+    const state: ConnState = {
+      owner: this,
+      conn,
+      first: undefined,
+      chunks: undefined,
+      size: 0,
+      taken: false,
+      deadline: Date.now() + IDLE_TIMEOUT_MS,
+      prev: undefined,
+      next: undefined,
+    };
+    conn[STATE] = state;
+    this.#open.push(state);
+    this.#unread++;
     if (this.#idleTimer === undefined) this.#idleTimer = setTimeout(SocketListener.#sweep, IDLE_TIMEOUT_MS, this);
     conn.on('data', SocketListener.#onData);
     conn.on('end', SocketListener.#onEnd);
@@ -109,21 +123,26 @@ export class SocketListener {
     conn.on('close', SocketListener.#onClose);
   }
 
-  /** Closes the connections whose request has not arrived within the idle timeout. */
+  /**
+   * Closes the connections whose request has not arrived within the idle
+   * timeout. They are in accept order, so their deadlines are too: the first
+   * unread one not yet due ends the sweep (answered ones are only waiting for
+   * their close).
+   */
   static #sweep(this: void, self: SocketListener): void {
     self.#idleTimer = undefined;
     const now = Date.now();
-    for (const conn of self.#unread) {
-      const state = conn[STATE];
+    for (const state of self.#open.toArray()) {
+      if (state.taken) continue;
       if (state.deadline > now) {
         self.#idleTimer = setTimeout(SocketListener.#sweep, state.deadline - now, self);
         return;
       }
-      self.#unread.delete(conn);
       state.taken = true;
+      self.#unread--;
       self.log.info({ socket: self.route.config.path, result: 'idle-timeout', received: escapeForLog(received(state), 60) }, 'silent client closed');
       self.onRejected(self.route, 'idle-timeout');
-      conn.destroy();
+      state.conn.destroy();
     }
   }
 
@@ -145,7 +164,7 @@ export class SocketListener {
     if (end >= 0 && end < MAX_REQUEST_BYTES) return self.#take(this, data.subarray(0, end + 1));
     if (state.size > MAX_REQUEST_BYTES) {
       state.taken = true;
-      self.#unread.delete(this);
+      self.#unread--;
       self.log.warn({ socket: self.route.config.path, result: 'too-long', bytes: state.size }, 'request over 1 KiB closed');
       self.onRejected(self.route, 'too-long');
       this.destroy();
@@ -167,10 +186,10 @@ export class SocketListener {
   static #onClose(this: Conn): void {
     const state = this[STATE];
     const self = state.owner;
-    self.#open.delete(this);
+    self.#open.remove(state);
     if (!state.taken) {
       state.taken = true;
-      self.#unread.delete(this);
+      self.#unread--;
     }
     state.first = undefined;
     state.chunks = undefined;
@@ -178,7 +197,7 @@ export class SocketListener {
 
   #take(conn: Conn, data: Buffer): void {
     conn[STATE].taken = true;
-    this.#unread.delete(conn);
+    this.#unread--;
     let outcome;
     try {
       outcome = this.handler.handle(this.route, data, Date.now());
