@@ -141,8 +141,13 @@ export async function startDaemon(config: Config, log: Logger, env: NodeJS.Proce
     if (JSON.stringify(next.web) !== JSON.stringify(current.web)) notes.push('[web] changed: restart the daemon to use it');
     if (JSON.stringify(next.store) !== JSON.stringify(current.store)) notes.push('[store] changed: restart the daemon to use it');
     const nextSpecs = [...accountSpecs(next), ...templates.apply(next)];
+    const nextKeys = nextSpecs.map((s) => s.key);
+    // While the shards sync, the front knows the old accounts and the new: a request for an
+    // added one goes to its shard, which has it queued and answers once it has started, and
+    // one for a removed account is still served until the sync has stopped it.
+    handler.setAccounts([...handler.accounts(), ...nextKeys]);
     await pool.sync(nextSpecs);
-    handler.setAccounts(nextSpecs.map((s) => s.key));
+    handler.setAccounts(nextKeys);
     handler.setTemplates(templates.active ? (user) => templates.ensure(user) : undefined);
     await front.apply(next.sockets);
     current = { ...next, stateDir: current.stateDir, workers: current.workers, adminSocket: current.adminSocket, web: current.web, store: current.store };

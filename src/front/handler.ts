@@ -53,6 +53,11 @@ export class RequestHandler {
     this.#accounts = new Set(accounts);
   }
 
+  /** The configured accounts the front serves now (templates' accounts not included). */
+  accounts(): Iterable<string> {
+    return this.#accounts;
+  }
+
   /** After a reload: the accounts that exist now. */
   setAccounts(accounts: Iterable<string>): void {
     this.#accounts = new Set(accounts);
