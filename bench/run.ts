@@ -62,7 +62,7 @@ interface Settings {
 }
 
 const USAGE = `usage: node dist/bench/run.js [--accounts 10000] [--workers 2] [--concurrency 1,16,64]
-  [--duration 6] [--rounds 3] [--warmup 0.5] [--lifetime 3600] [--settle 120] [--quiet 20] [--idle 0] [--node-args FLAGS] [--out FILE] [--profile DIR] [--keep]
+  [--duration 6] [--rounds 3] [--warmup 0.5] [--lifetime 3600] [--settle 120] [--quiet 40] [--idle 0] [--node-args FLAGS] [--out FILE] [--profile DIR] [--keep]
        node dist/bench/run.js --scenario serving|memory|start|client|storm|churn [options]
 See doc/benchmarks.md.`;
 
@@ -83,7 +83,7 @@ function settings(argv: string[]): Settings {
     warmupS: f.get('warmup') === '0' ? 0 : numberFlag(f, 'warmup', 0.5),
     lifetimeS: numberFlag(f, 'lifetime', 3600),
     settleS: numberFlag(f, 'settle', 120),
-    quietS: Math.max(1, Math.floor(numberFlag(f, 'quiet', 20))),
+    quietS: Math.max(1, Math.floor(numberFlag(f, 'quiet', 40))),
     idleS: numberFlag(f, 'idle', 0),
     nodeArgs: (f.get('node-args') ?? '').split(' ').filter((a) => a !== ''),
     out: resolve(f.get('out') ?? DEFAULT_OUT),
@@ -103,7 +103,7 @@ const REST_PERCENT = 5;
  * Waits (at most `maxS`) until the daemon is at rest: the start-up's
  * aftermath, such as the workers' garbage collection after 10,000 first
  * refreshes, belongs to the start, not to serving. V8 runs that collection
- * on its own schedule, 15–30 s after the refreshes end (a worker busy for 1–2
+ * on its own schedule, 15–40 s after the refreshes end (a worker busy for 1–2
  * s at a time, fifth pass in doc/benchmarks.md), so at rest means quiet for
  * `quietS` seconds in a row, not for one or two. The reference server is idle
  * by then too, so both are measured from rest.
