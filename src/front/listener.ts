@@ -132,7 +132,8 @@ export class SocketListener {
   static #sweep(this: void, self: SocketListener): void {
     self.#idleTimer = undefined;
     const now = Date.now();
-    for (const state of self.#open.toArray()) {
+    // destroy() closes later (its 'close' unlinks the entry), so the walk can go on in place.
+    for (let state = self.#open.first; state !== undefined; state = state.next) {
       if (state.taken) continue;
       if (state.deadline > now) {
         self.#idleTimer = setTimeout(SocketListener.#sweep, state.deadline - now, self);
