@@ -4,12 +4,14 @@
  * doc/benchmarks.md for what each figure means.
  *
  *   node dist/bench/run.js [--accounts 10000] [--workers 2] [--concurrency 1,16,64]
- *     [--duration 6] [--rounds 3] [--warmup 0.5] [--lifetime 3600] [--out FILE]
+ *     [--duration 6] [--rounds 3] [--warmup 0.5] [--prime 5] [--lifetime 3600] [--out FILE]
  *     [--profile DIR] [--keep]
  *
- * Each level measures each server for --duration seconds in all, split into
- * --rounds rounds that alternate between the two servers, so that other work
- * on the machine weighs on both alike; figures are over all rounds.
+ * Each level first primes each server with --prime seconds of the same load,
+ * not measured (a JIT compiler serving cold code, see primeFigures), then
+ * measures each for --duration seconds in all, split into --rounds rounds
+ * that alternate between the two servers, so that other work on the machine
+ * weighs on both alike; figures are over all rounds.
  * --profile DIR: run the daemon with --cpu-prof, profiles written to DIR at exit.
  * --keep: leave the temp workspace (config, store, sockets) for a look.
  *
@@ -47,6 +49,8 @@ interface Settings {
   durationS: number;
   rounds: number;
   warmupS: number;
+  /** Unmeasured load on each server before a level's rounds (its figures are reported apart). */
+  primeS: number;
   lifetimeS: number;
   /** At most this long, wait for the daemon to come to rest before measuring. */
   settleS: number;
@@ -62,13 +66,13 @@ interface Settings {
 }
 
 const USAGE = `usage: node dist/bench/run.js [--accounts 10000] [--workers 2] [--concurrency 1,16,64]
-  [--duration 6] [--rounds 3] [--warmup 0.5] [--lifetime 3600] [--settle 120] [--quiet 40] [--idle 0] [--node-args FLAGS] [--out FILE] [--profile DIR] [--keep]
+  [--duration 6] [--rounds 3] [--warmup 0.5] [--prime 5] [--lifetime 3600] [--settle 120] [--quiet 40] [--idle 0] [--node-args FLAGS] [--out FILE] [--profile DIR] [--keep]
        node dist/bench/run.js --scenario serving|memory|start|client|storm|churn [options]
 See doc/benchmarks.md.`;
 
 function settings(argv: string[]): Settings {
   const f = parseFlags(argv);
-  const known = ['accounts', 'workers', 'concurrency', 'duration', 'rounds', 'warmup', 'lifetime', 'settle', 'quiet', 'idle', 'node-args', 'out', 'profile', 'keep'];
+  const known = ['accounts', 'workers', 'concurrency', 'duration', 'rounds', 'warmup', 'prime', 'lifetime', 'settle', 'quiet', 'idle', 'node-args', 'out', 'profile', 'keep'];
   const unknown = [...f.keys()].filter((k) => !known.includes(k));
   if (unknown.length > 0) throw new Error(`${unknown.map((k) => `--${k}`).join(', ')}: unknown option\n${USAGE}`);
   const concurrency = (f.get('concurrency') ?? '1,16,64').split(',').map((s) => Number(s.trim()));
@@ -81,6 +85,7 @@ function settings(argv: string[]): Settings {
     durationS: numberFlag(f, 'duration', 6),
     rounds: Math.floor(numberFlag(f, 'rounds', 3)),
     warmupS: f.get('warmup') === '0' ? 0 : numberFlag(f, 'warmup', 0.5),
+    primeS: f.get('prime') === '0' ? 0 : numberFlag(f, 'prime', 5),
     lifetimeS: numberFlag(f, 'lifetime', 3600),
     settleS: numberFlag(f, 'settle', 120),
     quietS: Math.max(1, Math.floor(numberFlag(f, 'quiet', 40))),
@@ -197,8 +202,31 @@ function ratio(daemon: Figures, reference: Figures): Ratio {
   return { rps: r(daemon.rps, reference.rps), p50: r(daemon.latencyMs.p50, reference.latencyMs.p50), p99: r(daemon.latencyMs.p99, reference.latencyMs.p99), cpuPerRequest: cpu };
 }
 
+/**
+ * What a server did in its priming load: at the first level, the first
+ * seconds of load after the daemon sat idle. A daemon whose hot path has
+ * not run since its start serves the first few seconds at a fraction of its
+ * steady rate while V8 compiles and optimises that path (the sixth pass in
+ * doc/benchmarks.md: 2 s windows after 40 s idle, 162, 103, then 72–78 µs
+ * per request); serving figures are the steady state, this is reported
+ * apart so that the cold cost stays visible.
+ */
+interface PrimeFigures {
+  rps: number;
+  requests: number;
+  failures: number;
+  cpuPerRequestUs: number | null;
+}
+
+function primeFigures(r: LoadResult): PrimeFigures {
+  const requests = r.requests + r.warmupRequests;
+  return { rps: r.rps, requests, failures: r.failures, cpuPerRequestUs: r.serverCpuPerRequestUs };
+}
+
 interface Level {
   concurrency: number;
+  /** The unmeasured priming load before the rounds; null with --prime 0. */
+  prime: { mailtokend: PrimeFigures; reference: PrimeFigures } | null;
   mailtokend: Figures;
   reference: Figures;
   ratio: Ratio;
@@ -270,7 +298,10 @@ async function main(): Promise<number> {
   process.once('SIGTERM', interrupted);
   try {
     const dir = workspace(cleanup, s.keep);
-    say(`workspace ${dir}; ${s.accounts} accounts, ${s.workers} workers, concurrency ${s.concurrency.join('/')}, ${s.durationS} s per level and server in ${s.rounds} rounds`);
+    say(
+      `workspace ${dir}; ${s.accounts} accounts, ${s.workers} workers, concurrency ${s.concurrency.join('/')}, ` +
+        `${s.durationS} s per level and server in ${s.rounds} rounds after ${s.primeS} s of priming`,
+    );
     const emu = await startProvider(cleanup, dir, s.lifetimeS);
     const accounts = makeAccounts(s.accounts);
     const config = writeConfig({ dir, emu, accounts, workers: s.workers, maxConcurrentRefreshes: 200 });
@@ -327,7 +358,27 @@ async function main(): Promise<number> {
     const refArgs = ['--socket', refSocket, '--mode', 'reference', '--reply-sizes', sizes.join(','), '--target', 'reference', '--cpu-pid', String(reference.pid!)];
     const levels: Level[] = [];
     const tokens = new Map<string, Set<string>>();
+    const collectTokens = (d: LoadResult) => {
+      for (const [user, list] of Object.entries(d.tokens)) {
+        let seen = tokens.get(user);
+        if (seen === undefined) tokens.set(user, (seen = new Set()));
+        for (const tok of list) seen.add(tok);
+      }
+    };
     for (const c of s.concurrency) {
+      let prime: Level['prime'] = null;
+      if (s.primeS > 0) {
+        // Replies during priming are checked like any other: a wrong one fails the run.
+        const primeArgs = ['--users', usersFile, '--duration', String(s.primeS), '--warmup', '0', '--concurrency', String(c)];
+        const ref = await runLoad(cleanup, [...primeArgs, ...refArgs], s.primeS * 1000 + 30_000);
+        const mt = await runLoad(cleanup, [...primeArgs, ...daemonArgs], s.primeS * 1000 + 30_000);
+        collectTokens(mt);
+        prime = { mailtokend: primeFigures(mt), reference: primeFigures(ref) };
+        say(
+          `concurrency ${c}, priming (not measured, ${s.primeS} s each): mailtokend ${mt.rps} req/s, ${mt.serverCpuPerRequestUs ?? '?'} µs/req; ` +
+            `reference ${ref.rps} req/s, ${ref.serverCpuPerRequestUs ?? '?'} µs/req`,
+        );
+      }
       const rounds: { mailtokend: LoadResult[]; reference: LoadResult[] } = { mailtokend: [], reference: [] };
       for (let r = 0; r < s.rounds; r++) {
         // Alternate which server goes first, so neither always follows the other.
@@ -337,14 +388,8 @@ async function main(): Promise<number> {
           rounds[target].push(await runLoad(cleanup, args, budgetMs));
         }
       }
-      for (const d of rounds.mailtokend) {
-        for (const [user, list] of Object.entries(d.tokens)) {
-          let seen = tokens.get(user);
-          if (seen === undefined) tokens.set(user, (seen = new Set()));
-          for (const tok of list) seen.add(tok);
-        }
-      }
-      const level: Level = { concurrency: c, mailtokend: combine(rounds.mailtokend), reference: combine(rounds.reference), ratio: { rps: 0, p50: 0, p99: 0, cpuPerRequest: null } };
+      for (const d of rounds.mailtokend) collectTokens(d);
+      const level: Level = { concurrency: c, prime, mailtokend: combine(rounds.mailtokend), reference: combine(rounds.reference), ratio: { rps: 0, p50: 0, p99: 0, cpuPerRequest: null } };
       level.ratio = ratio(level.mailtokend, level.reference);
       levels.push(level);
       const d = level.mailtokend;
@@ -364,7 +409,10 @@ async function main(): Promise<number> {
       for (const tok of set) if (!emu.isValidAccessToken(tok, user)) invalidTokens++;
     }
     const refreshesDuringRun = Object.values(emu.stats().refreshes).reduce((a, b) => a + b, 0);
-    const failures = levels.reduce((a, l) => a + l.mailtokend.failures + l.reference.failures, 0);
+    const failures = levels.reduce(
+      (a, l) => a + l.mailtokend.failures + l.reference.failures + (l.prime ? l.prime.mailtokend.failures + l.prime.reference.failures : 0),
+      0,
+    );
     const checks = {
       usersServed: tokens.size,
       tokensSeen,
@@ -402,8 +450,13 @@ async function main(): Promise<number> {
     const m = results.machine;
     process.stdout.write(
       `\nmailtokend socket benchmark: ${s.accounts} accounts (valid tokens), ${s.workers} workers, one fresh connection per request, ` +
-        `${s.durationS} s per level and server (${s.rounds} alternating rounds)\n` +
+        `${s.durationS} s per level and server (${s.rounds} alternating rounds${s.primeS > 0 ? `, after ${s.primeS} s of unmeasured priming each` : ''})\n` +
         `${m.cpuModel}, ${m.cpus} CPUs, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}, load average ${m.loadAverage.join(' ')} at start, ${results.loadAverageAtEnd.join(' ')} at end\n\n${tableText}\n\n` +
+        (levels[0]?.prime
+          ? `cold: the first ${s.primeS} s of load after the daemon sat idle (priming at concurrency ${levels[0].concurrency}, not in the table): ` +
+            `mailtokend ${levels[0].prime.mailtokend.rps.toLocaleString('en-US')} req/s, ${levels[0].prime.mailtokend.cpuPerRequestUs ?? '-'} µs/req; ` +
+            `reference ${levels[0].prime.reference.rps.toLocaleString('en-US')} req/s, ${levels[0].prime.reference.cpuPerRequestUs ?? '-'} µs/req\n`
+          : '') +
         `start: ready ${(startup.readyMs / 1000).toFixed(2)} s, all accounts valid ${(startup.allValidMs / 1000).toFixed(2)} s; ` +
         `daemon RSS ${checks.daemonRssKiBAfter === null ? '?' : Math.round(checks.daemonRssKiBAfter / 1024)} MiB\n` +
         `checks: ${checks.usersServed}/${s.accounts} accounts served, ${tokensSeen} distinct tokens, ${invalidTokens} not valid at the provider, ` +
