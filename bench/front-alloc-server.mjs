@@ -12,7 +12,7 @@ const users = JSON.parse(process.env.USERS);
 const now = Date.now();
 for (const u of users) replica.apply({ key: u, state: 'valid', accessToken: 'ya29.' + 'x'.repeat(150), usableUntil: now + 3600e3, expiresAt: now + 3600e3, lifetimeMs: 3600e3, lastRefreshAt: now });
 const handler = new RequestHandler(replica, {}, users, 4000, log, () => undefined);
-const route = { config: { path: sock, mode: 0o600, protocols: ['SMTP', 'IMAP'], accounts: ['*'] }, allowed: new Map() };
+const route = { config: { path: sock, mode: 0o600, protocols: ['SMTP', 'IMAP'], accounts: ['*'] }, servesEveryone: true, allowed: new Map() };
 const l = new SocketListener(route, handler, log);
 await l.listen();
 let scav = 0, scavMs = 0;

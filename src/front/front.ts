@@ -3,7 +3,7 @@ import { socketFrontMachine } from '../../actors/socket-front.js';
 import type { SocketConfig } from '../config/types.js';
 import { MailtokendError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { RequestHandler } from './handler.js';
+import { socketRoute, type RequestHandler } from './handler.js';
 import { SocketListener } from './listener.js';
 
 /**
@@ -76,11 +76,10 @@ export class SocketFront {
       const current = this.#listeners.get(config.path);
       if (current) {
         // Same file, new rules: open connections keep going, the next request sees the new ACL.
-        current.route.config = config;
-        current.route.allowed.clear();
+        Object.assign(current.route, socketRoute(config));
         continue;
       }
-      const listener = new SocketListener({ config, allowed: new Map() }, this.handler, this.log);
+      const listener = new SocketListener(socketRoute(config), this.handler, this.log);
       await listener.listen();
       this.#listeners.set(config.path, listener);
       this.log.info({ socket: config.path, mode: config.mode.toString(8), protocols: config.protocols, accounts: config.accounts }, 'listening');

@@ -25,7 +25,14 @@ export interface RequestOutcome {
 /** A listening socket as the handler sees it: its config and a per-socket ACL cache. */
 export interface SocketRoute {
   config: SocketConfig;
+  /** `accounts = ["*"]` (the default): every account, no lookup per request. */
+  servesEveryone: boolean;
   allowed: Map<string, boolean>;
+}
+
+/** A route for `config` (and after a reload changed it: a fresh one). */
+export function socketRoute(config: SocketConfig): SocketRoute {
+  return { config, servesEveryone: config.accounts.includes('*'), allowed: new Map() };
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -131,6 +138,8 @@ export class RequestHandler {
   }
 
   #allowed(route: SocketRoute, key: string): boolean {
+    // One lookup fewer in a 10,000-entry table per request (doc/benchmarks.md, sixth pass).
+    if (route.servesEveryone) return true;
     let allowed = route.allowed.get(key);
     if (allowed === undefined) {
       allowed = socketServes(route.config, key);
