@@ -22,11 +22,6 @@ export interface Linked<T> {
 export class ConnList<T extends Linked<T>> {
   #first: T | undefined;
   #last: T | undefined;
-  #size = 0;
-
-  get size(): number {
-    return this.#size;
-  }
 
   get first(): T | undefined {
     return this.#first;
@@ -38,7 +33,6 @@ export class ConnList<T extends Linked<T>> {
     if (this.#last === undefined) this.#first = entry;
     else this.#last.next = entry;
     this.#last = entry;
-    this.#size++;
   }
 
   /** Removes an entry; one that is not in the list (any more) is left alone. */
@@ -51,7 +45,6 @@ export class ConnList<T extends Linked<T>> {
     else next.prev = prev;
     entry.prev = undefined;
     entry.next = undefined;
-    this.#size--;
   }
 
   /** The entries, oldest first, as they are now: removing entries meanwhile does not disturb the copy. */
