@@ -68,6 +68,7 @@ interface Settings {
 const USAGE = `usage: node dist/bench/run.js [--accounts 10000] [--workers 2] [--concurrency 1,16,64]
   [--duration 6] [--rounds 3] [--warmup 0.5] [--prime 5] [--lifetime 3600] [--settle 120] [--quiet 40] [--idle 0] [--node-args FLAGS] [--out FILE] [--profile DIR] [--keep]
        node dist/bench/run.js --scenario serving|memory|start|client|storm|churn [options]
+       node dist/bench/run.js --scenario all [--only LIST] [--out FILE]   (npm run bench: the five of issue 7 and their targets)
 See doc/benchmarks.md.`;
 
 function settings(argv: string[]): Settings {
@@ -266,8 +267,8 @@ function machine() {
   };
 }
 
-/** The other scenarios of doc/benchmarks.md, each in its own module: `--scenario NAME`. */
-const SCENARIOS = ['serving', 'memory', 'start', 'client', 'storm', 'churn'] as const;
+/** The other scenarios of doc/benchmarks.md, each in its own module: `--scenario NAME`; `all` is bench/suite.ts. */
+const SCENARIOS = ['serving', 'memory', 'start', 'client', 'storm', 'churn', 'all'] as const;
 
 async function main(): Promise<number> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -281,7 +282,7 @@ async function main(): Promise<number> {
     argv = argv.filter((_, i) => i !== at && !(i === at + 1 && !argv[at]!.includes('=')));
     if (!SCENARIOS.includes(name as (typeof SCENARIOS)[number])) throw new Error(`--scenario takes one of ${SCENARIOS.join(', ')}`);
     if (name !== 'serving') {
-      const scenario = (await import(`./scenario-${name}.js`)) as { run: (argv: string[]) => Promise<number> };
+      const scenario = (await import(name === 'all' ? './suite.js' : `./scenario-${name}.js`)) as { run: (argv: string[]) => Promise<number> };
       return scenario.run(argv);
     }
   }

@@ -117,6 +117,8 @@ export interface ConfigOptions {
   accounts: BenchAccount[];
   workers: number;
   maxConcurrentRefreshes: number;
+  /** File name in `dir` (default config.toml): a second config for the same workspace. */
+  file?: string;
 }
 
 export interface BenchConfig {
@@ -154,7 +156,7 @@ export function writeConfig(o: ConfigOptions): BenchConfig {
     `max_concurrent_refreshes = ${o.maxConcurrentRefreshes}`,
   ];
   for (const a of o.accounts) lines.push('', '[[account]]', `user = ${JSON.stringify(a.user)}`, `provider = "${a.provider}"`);
-  const path = join(o.dir, 'config.toml');
+  const path = join(o.dir, o.file ?? 'config.toml');
   writeFileSync(path, `${lines.join('\n')}\n`, { mode: 0o600 });
   return { path, stateDir, socket, adminSocket: join(stateDir, 'admin.sock') };
 }
