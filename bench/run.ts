@@ -290,13 +290,8 @@ async function main(): Promise<number> {
   const began = performance.now();
   const host = machine();
   if (host.loadAverage[0]! > 0.5) say(`load average ${host.loadAverage.join(' ')}: the machine is busy, figures will be noisy`);
+  // Ctrl-C or SIGTERM: the Cleanup tears everything down and exits 130.
   const cleanup = new Cleanup();
-  const interrupted = (signal: NodeJS.Signals) => {
-    say(`${signal}: cleaning up`);
-    void cleanup.run().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', interrupted);
-  process.once('SIGTERM', interrupted);
   try {
     const dir = workspace(cleanup, s.keep);
     say(

@@ -39,17 +39,36 @@ export const GOOGLE_CLIENT = { id: 'bench-google-client', secret: 'bench-google-
 export const MICROSOFT_CLIENT = { id: 'bench-microsoft-client' };
 const PROTOCOLS = ['SMTP', 'IMAP'] as const;
 
-/** Teardown steps, run last-registered first; each one runs even if another fails. */
+/**
+ * Teardown steps, run last-registered first; each one runs even if another
+ * fails. SIGINT or SIGTERM runs every Cleanup not yet run, then exits 130:
+ * a stopped bench leaves no daemon and no temp dir behind, whichever
+ * scenario it was in.
+ */
 export class Cleanup {
+  static readonly #pending = new Set<Cleanup>();
+  static #signalsHandled = false;
   readonly #steps: { name: string; run: () => Promise<void> | void }[] = [];
   readonly #children = new Set<ChildProcess>();
-  #done = false;
+  #running: Promise<string[]> | undefined;
 
   constructor() {
     // Last resort if the orchestrator dies without running its finally: no child outlives it.
     process.once('exit', () => {
       for (const child of this.#children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
+    Cleanup.#pending.add(this);
+    Cleanup.#handleSignals();
+  }
+
+  static #handleSignals(): void {
+    if (Cleanup.#signalsHandled) return;
+    Cleanup.#signalsHandled = true;
+    const stop = (signal: NodeJS.Signals) => {
+      process.stderr.write(`bench: ${signal}: cleaning up\n`);
+      void Promise.all([...Cleanup.#pending].map((c) => c.run())).finally(() => process.exit(130));
+    };
+    process.once('SIGINT', stop).once('SIGTERM', stop);
   }
 
   add(name: string, run: () => Promise<void> | void): void {
@@ -61,9 +80,13 @@ export class Cleanup {
     child.once('exit', () => this.#children.delete(child));
   }
 
-  async run(): Promise<string[]> {
-    if (this.#done) return [];
-    this.#done = true;
+  /** Runs the steps once; a second call (a signal during a scenario's own teardown) waits for the same run. */
+  run(): Promise<string[]> {
+    this.#running ??= this.#runSteps().finally(() => Cleanup.#pending.delete(this));
+    return this.#running;
+  }
+
+  async #runSteps(): Promise<string[]> {
     const problems: string[] = [];
     for (const step of this.#steps.reverse()) {
       try {

@@ -108,7 +108,9 @@ function runScenario(name: SuiteScenario, out: string): Promise<number> {
   return new Promise((resolvePromise) => {
     const child = spawn(process.execPath, [RUN_JS, '--scenario', name, '--out', out], { stdio: 'inherit' });
     // A stopped suite stops the scenario it is in; the scenario cleans up its own children and temp dir.
-    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    // SIGTERM either way: a Ctrl-C has already reached the child through the terminal, and a
+    // second SIGINT would end a scenario that handles only the first one in the middle of its cleanup.
+    const forward = () => child.kill('SIGTERM');
     process.on('SIGINT', forward).on('SIGTERM', forward);
     child.once('exit', (code, signal) => {
       process.off('SIGINT', forward).off('SIGTERM', forward);
@@ -130,8 +132,13 @@ export async function run(argv: string[]): Promise<number> {
   const host = machine();
   const exitCodes: Partial<Record<SuiteScenario, number>> = {};
   const results: Partial<Record<SuiteScenario, unknown>> = {};
+  // Stopped: the scenario running ends (runScenario forwards the signal) and no other starts.
+  let stoppedBy: NodeJS.Signals | undefined;
+  const stop = (signal: NodeJS.Signals) => (stoppedBy ??= signal);
+  process.on('SIGINT', stop).on('SIGTERM', stop);
   for (const name of chosen) {
     if (name !== chosen[0]) await new Promise((done) => setTimeout(done, PAUSE_MS));
+    if (stoppedBy) break;
     say(`suite: ${name} (${chosen.indexOf(name) + 1} of ${chosen.length})`);
     const file = join(dirname(out), `results-${name}.json`);
     const t = performance.now();
@@ -143,15 +150,20 @@ export async function run(argv: string[]): Promise<number> {
       // No results: its rows say "no figure", and its exit code fails the suite.
     }
   }
-  const rows = targetRows(results).filter((r) => chosen.includes(r.scenario));
-  const failed = chosen.filter((s) => exitCodes[s] !== 0);
+  const ran = chosen.filter((s) => exitCodes[s] !== undefined);
+  const rows = targetRows(results).filter((r) => ran.includes(r.scenario));
+  const failed = ran.filter((s) => exitCodes[s] !== 0);
   const totalSeconds = Math.round((performance.now() - began) / 1000);
-  writeFileSync(out, `${JSON.stringify({ suite: chosen, machine: host, totalSeconds, exitCodes, targets: rows, scenarios: results }, null, 2)}\n`);
+  writeFileSync(out, `${JSON.stringify({ suite: ran, stoppedBy, machine: host, totalSeconds, exitCodes, targets: rows, scenarios: results }, null, 2)}\n`);
   process.stdout.write(
-    `\nmailtokend benchmark suite: ${chosen.join(', ')}; ${host.cpuModel}, ${host.cpus} CPUs, Node ${host.node}, ` +
+    `\nmailtokend benchmark suite: ${ran.join(', ')}${stoppedBy ? ` (stopped by ${stoppedBy})` : ''}; ${host.cpuModel}, ${host.cpus} CPUs, Node ${host.node}, ` +
       `load average ${host.loadAverage.join(' ')} at start; ${totalSeconds} s in all\n\n${targetTable(rows)}\n\n` +
-      (failed.length > 0 ? `FAILED checks in: ${failed.join(', ')}\n` : 'every check passed (replies right, tokens valid at the provider)\n') +
+      (stoppedBy
+        ? `stopped by ${stoppedBy}: the table holds the scenarios that ended\n`
+        : failed.length > 0
+          ? `FAILED checks in: ${failed.join(', ')}\n`
+          : 'every check passed (replies right, tokens valid at the provider)\n') +
       `results in ${out}\n`,
   );
-  return failed.length > 0 ? 1 : 0;
+  return stoppedBy ? 130 : failed.length > 0 ? 1 : 0;
 }
