@@ -13,7 +13,7 @@
  * failure of the run.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseFlags } from './common.js';
@@ -141,6 +141,8 @@ export async function run(argv: string[]): Promise<number> {
     if (stoppedBy) break;
     say(`suite: ${name} (${chosen.indexOf(name) + 1} of ${chosen.length})`);
     const file = join(dirname(out), `results-${name}.json`);
+    // An earlier run's file must not stand in for a scenario that wrote none this time.
+    rmSync(file, { force: true });
     const t = performance.now();
     exitCodes[name] = await runScenario(name, file);
     say(`suite: ${name} ended with exit code ${exitCodes[name]} after ${Math.round((performance.now() - t) / 1000)} s`);
